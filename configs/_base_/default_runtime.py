@@ -1,0 +1,14 @@
+# Runtime shared by every config of the plugin: mmpretrain's runtime plus the
+# plugin import (compat patches + registrations) and checkpoint bookkeeping.
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['mmrazor_udskd'], allow_failed_imports=False)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
+                    save_best='auto'),
+)
+# nccl on GPUs; on a machine without a GPU mmrazor_udskd.compat uses gloo.
+env_cfg = dict(dist_cfg=dict(backend='nccl'))
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,30 @@
+# The paper's three networks adapted to 32x32/64x64 inputs the way mmpretrain
+# adapts ResNet for CIFAR (3x3 stride-1 stem, no max-pool): ResNet_CIFAR and
+# our MobileNetV2_CIFAR. num_classes follows CIFAR-10; Tiny-ImageNet configs
+# override the heads' num_classes.
+r50 = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='ResNet_CIFAR', depth=50, num_stages=4,
+                  out_indices=(3, ), style='pytorch'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=2048,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+              topk=(1, 5)))
+r18 = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='ResNet_CIFAR', depth=18, num_stages=4,
+                  out_indices=(3, ), style='pytorch'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=512,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+              topk=(1, 5)))
+mbv2 = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='MobileNetV2_CIFAR', widen_factor=1.0),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=1280,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+              topk=(1, 5)))

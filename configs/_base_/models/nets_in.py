@@ -1,0 +1,29 @@
+# The paper's three networks at 224x224 (mmpretrain architectures), as plain
+# model dicts that algorithm configs use with {{_base_.<name>}}. num_classes
+# follows ImageNet-100; dataset configs override the heads' num_classes.
+r50 = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
+                  style='pytorch'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=100, in_channels=2048,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+              topk=(1, 5)))
+r18 = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(3, ),
+                  style='pytorch'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=100, in_channels=512,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+              topk=(1, 5)))
+mbv2 = dict(
+    _scope_='mmpretrain',
+    type='ImageClassifier',
+    backbone=dict(type='MobileNetV2', widen_factor=1.0),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=100, in_channels=1280,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+              topk=(1, 5)))

@@ -1,0 +1,4 @@
+"""Engine parts: loops, hooks, optimizer constructors."""
+from .hooks import *  # noqa: F401,F403
+from .optimizers import *  # noqa: F401,F403
+from .runner import *  # noqa: F401,F403

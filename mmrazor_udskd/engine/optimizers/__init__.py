@@ -1,0 +1,2 @@
+"""Optimizer wrapper constructors."""
+__all__ = []

@@ -1,0 +1,4 @@
+"""Models of the plugin: losses, algorithms, backbones."""
+from .algorithms import *  # noqa: F401,F403
+from .backbones import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403

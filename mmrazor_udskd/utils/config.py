@@ -1,0 +1,58 @@
+"""Config helpers used by ``tools/train.py``."""
+from mmengine.config import Config, ConfigDict
+
+__all__ = ['enable_amp', 'apply_data_root']
+
+
+def _to_amp(wrapper_cfg: ConfigDict) -> None:
+    wrapper_cfg['type'] = 'AmpOptimWrapper'
+    wrapper_cfg.setdefault('loss_scale', 'dynamic')
+
+
+def enable_amp(cfg: Config) -> Config:
+    """Switch every optimizer wrapper of ``cfg`` to ``AmpOptimWrapper``.
+
+    Handles a single ``optim_wrapper`` and the per-student dictionaries that
+    ``SeparateOptimWrapperConstructor`` builds (one entry per child module).
+
+    Args:
+        cfg (Config): The training config, changed in place.
+
+    Returns:
+        Config: The same config.
+    """
+    wrapper = cfg.optim_wrapper
+    if 'optimizer' in wrapper:
+        _to_amp(wrapper)
+    else:
+        for key, value in wrapper.items():
+            if isinstance(value, dict) and 'optimizer' in value:
+                _to_amp(value)
+    return cfg
+
+
+def apply_data_root(cfg: Config, data_root: str) -> Config:
+    """Point every dataloader's dataset at ``data_root``.
+
+    ``--cfg-options data_root=/x`` alone would not reach the dataloaders,
+    whose ``data_root`` was copied from the top-level variable when the config
+    was parsed; ``tools/train.py`` calls this when that option is given.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        data_root (str): The new data root.
+
+    Returns:
+        Config: The same config.
+    """
+    cfg.data_root = data_root
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key, None)
+        if not loader:
+            continue
+        dataset = loader['dataset']
+        # wrappers such as RepeatDataset / ClassBalancedDataset nest it
+        while 'dataset' in dataset and 'data_root' not in dataset:
+            dataset = dataset['dataset']
+        dataset['data_root'] = data_root
+    return cfg

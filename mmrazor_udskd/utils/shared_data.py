@@ -1,0 +1,108 @@
+"""Locate, extract and subset the real image sets in ``../shared/data``.
+
+Tests, benchmarks and the ablation tool read CIFAR-10 and Tiny-ImageNet from
+the archives beside the project, extract them once into a cache folder and
+build small class-balanced subsets as symlink trees that mmpretrain's
+``CustomDataset`` reads.
+"""
+import os
+import os.path as osp
+import tarfile
+from typing import Dict, List, Optional
+
+__all__ = [
+    'ARCHIVES', 'shared_data_dir', 'cache_dir', 'extract_dataset',
+    'make_subset'
+]
+
+#: archive name and the folder it extracts to, per data set
+ARCHIVES: Dict[str, tuple] = {
+    'cifar10': ('cifar10-jpg.tar.gz', 'cifar10'),
+    'tiny-imagenet-200': ('tiny-imagenet-200.tar.gz', 'tiny-imagenet-200'),
+}
+
+
+def shared_data_dir() -> Optional[str]:
+    """The shared data folder, or None when it is absent.
+
+    ``$MMRAZOR_UDSKD_SHARED_DATA`` wins; otherwise ``../shared/data`` beside
+    the project root.
+    """
+    env = os.environ.get('MMRAZOR_UDSKD_SHARED_DATA')
+    candidates = [env] if env else []
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    candidates.append(osp.join(osp.dirname(root), 'shared', 'data'))
+    for cand in candidates:
+        if cand and osp.isdir(cand):
+            return cand
+    return None
+
+
+def cache_dir() -> str:
+    """Where archives are extracted (``$MMRAZOR_UDSKD_CACHE`` or
+    ``~/.cache/mmrazor_udskd``)."""
+    path = os.environ.get('MMRAZOR_UDSKD_CACHE',
+                          osp.join(osp.expanduser('~'), '.cache',
+                                   'mmrazor_udskd'))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def extract_dataset(name: str) -> Optional[str]:
+    """Extract a shared archive once and return its root, or None if the
+    shared data folder or the archive is missing.
+
+    Args:
+        name (str): A key of :data:`ARCHIVES`.
+    """
+    data = shared_data_dir()
+    if data is None:
+        return None
+    archive, folder = ARCHIVES[name]
+    src = osp.join(data, archive)
+    if not osp.isfile(src):
+        return None
+    root = osp.join(cache_dir(), folder)
+    done = osp.join(cache_dir(), f'.{folder}.done')
+    if not osp.exists(done):
+        tmp = root + '.partial'
+        os.makedirs(tmp, exist_ok=True)
+        with tarfile.open(src) as tar:
+            tar.extractall(tmp, filter='data')
+        inner = osp.join(tmp, folder)
+        os.replace(inner if osp.isdir(inner) else tmp, root)
+        open(done, 'w').close()
+    return root
+
+
+def make_subset(root: str, split: str, per_class: int, out: str,
+                classes: Optional[List[str]] = None,
+                offset: int = 0) -> str:
+    """Build a class-balanced subset as a symlink tree ``out/split/<cls>/``.
+
+    Args:
+        root (str): Extracted data set root (``root/split/<cls>/*``).
+        split (str): Sub-folder, e.g. ``'train'``, ``'test'``, ``'val'``.
+        per_class (int): Images per class (the first in sorted order after
+            ``offset``).
+        out (str): Output root; the tree goes to ``out/split``.
+        classes (List[str], optional): Class folders to keep (all if None).
+            Defaults to None.
+        offset (int): Skip this many images per class first, so disjoint
+            subsets (e.g. a held-out val split of train) can be made.
+            Defaults to 0.
+
+    Returns:
+        str: ``out``.
+    """
+    src_split = osp.join(root, split)
+    classes = classes or sorted(os.listdir(src_split))
+    for cls in classes:
+        files = sorted(os.listdir(osp.join(src_split, cls)))
+        dst = osp.join(out, split, cls)
+        os.makedirs(dst, exist_ok=True)
+        for fname in files[offset:offset + per_class]:
+            link = osp.join(dst, fname)
+            if not osp.lexists(link):
+                os.symlink(osp.join(src_split, cls, fname), link)
+    return out
