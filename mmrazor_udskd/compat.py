@@ -172,8 +172,24 @@ def _weights_only_needed() -> bool:
     return False
 
 
+def _history_buffer_getstate(self) -> dict:
+    """HistoryBuffer state without its statistics functions.
+
+    mmengine pickles the ``_statistics_methods`` dict, i.e. functions, which
+    needs ``builtins.getattr`` at load time; allowing that global would let a
+    checkpoint call anything. The methods are class-level (``min``, ``max``,
+    ``mean``, ``current`` and those added by ``register_statistics``), so
+    ``__setstate__`` restores them without the pickle carrying them.
+    """
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)
+    return state
+
+
 def _weights_only_apply() -> None:
     import torch
+    from mmengine.logging.history_buffer import HistoryBuffer
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
     torch.serialization.add_safe_globals(RUNNER_CHECKPOINT_SAFE_GLOBALS())
 
 
@@ -246,8 +262,9 @@ PATCHES: List[Patch] = [
     Patch('weights_only_allowlist',
           'torch>=2.6 loads weights-only and mmengine runner checkpoints hold '
           'HistoryBuffer/numpy objects ("Unsupported global: GLOBAL '
-          'mmengine.logging.history_buffer.HistoryBuffer"); allow exactly '
-          'those classes instead of disabling weights-only',
+          'mmengine.logging.history_buffer.HistoryBuffer"); pickle '
+          'HistoryBuffer without functions and allow exactly those data '
+          'classes instead of disabling weights-only',
           _weights_only_needed, _weights_only_apply),
     Patch('init_dist_cpu',
           "mmengine's init_dist calls torch.cuda.set_device without a GPU "

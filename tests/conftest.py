@@ -1,0 +1,79 @@
+"""Shared fixtures: the repo root, real-data subsets and a train CLI runner."""
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import Callable, List
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+#: cfg-options that make any of our configs cheap on a CPU test machine
+CPU_CFG_OPTIONS: List[str] = [
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0',
+    'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1',
+]
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> str:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def cifar10_root() -> str:
+    """The extracted CIFAR-10 JPEG tree from ../shared/data (skips if
+    absent)."""
+    from mmrazor_udskd.utils import extract_dataset
+    root = extract_dataset('cifar10')
+    if root is None:
+        pytest.skip('../shared/data/cifar10-jpg.tar.gz is absent '
+                    '(set MMRAZOR_UDSKD_SHARED_DATA to its folder)')
+    return root
+
+
+@pytest.fixture(scope='session')
+def cifar10_tiny(cifar10_root: str, tmp_path_factory) -> str:
+    """100 real CIFAR-10 train images (10 per class) and 100 test images, as
+    a CustomDataset tree ``<root>/train/<cls>``, ``<root>/test/<cls>``."""
+    from mmrazor_udskd.utils import make_subset
+    out = str(tmp_path_factory.mktemp('cifar10_tiny'))
+    make_subset(cifar10_root, 'train', 10, out)
+    make_subset(cifar10_root, 'test', 10, out)
+    return out
+
+
+def run_tool(args: List[str], timeout: int = 600,
+             env: dict = None) -> subprocess.CompletedProcess:
+    """Run ``python <args>`` from the repo root; return the finished process
+    (stdout and stderr merged in ``.stdout``)."""
+    full_env = dict(os.environ)
+    full_env.setdefault('OMP_NUM_THREADS', '2')
+    full_env['PYTHONWARNINGS'] = 'ignore'
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable] + args, cwd=REPO_ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout, env=full_env)
+
+
+@pytest.fixture(scope='session')
+def train_cli() -> Callable[..., subprocess.CompletedProcess]:
+    """``train_cli(config, work_dir, *cfg_options, extra_args=[])`` runs
+    tools/train.py on CPU with cheap dataloader settings."""
+
+    def _run(config: str, work_dir: str, *cfg_options: str,
+             extra_args: List[str] = (), timeout: int = 600,
+             env: dict = None) -> subprocess.CompletedProcess:
+        args = ['tools/train.py', config, '--work-dir', work_dir,
+                *extra_args, '--cfg-options', *CPU_CFG_OPTIONS, *cfg_options]
+        proc = run_tool(args, timeout=timeout, env=env)
+        return proc
+
+    return _run
