@@ -1,2 +1,89 @@
-"""Placeholder: filled in by its owner."""
-__all__ = []
+"""Student↔student (peer) KL loss of UDSKD."""
+from typing import Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmrazor.registry import MODELS
+from torch import Tensor
+
+from .functional import (_check_choice, _check_loss_weight, _check_tau,
+                         peer_kl)
+
+__all__ = ['PeerKLLoss']
+
+_REDUCTIONS = ('batchmean', 'mean', 'sum', 'none')
+
+
+@MODELS.register_module()
+class PeerKLLoss(nn.Module):
+    r"""Peer-learning KL between students (UDSKD, arXiv 2511.18826).
+
+    The student is pulled towards each peer's tempered distribution:
+
+    .. math::
+        \mathcal{L} = \lambda \cdot \frac{1}{K} \sum_{k=1}^{K}
+            \frac{1}{B} \sum_i \tau^2 \mathrm{KL}\left(
+            \mathrm{softmax}(z^{(k)}_i/\tau) \,\|\,
+            \mathrm{softmax}(z^S_i/\tau)\right)
+
+    for ``K`` peers (one tensor or a list/tuple of tensors). Computed in
+    ``float32``; the loss is ``float32``.
+
+    Args:
+        tau (float): Temperature ``τ``, > 0. Defaults to 4.0.
+        loss_weight (float): Scale ``λ``, finite and >= 0. Defaults to 1.0.
+        peer_detach (bool): Stop the gradient into the peer(s), so each
+            student is only updated by its own loss. Defaults to True.
+        reduction (str): ``'batchmean'`` (sum over classes, mean over the
+            batch), ``'mean'`` (sum divided by ``B·C``, as MMRazor's
+            ``KLDivergence``), ``'sum'`` or ``'none'`` (``(B,)``).
+            Defaults to ``'batchmean'``.
+    """
+
+    def __init__(self,
+                 tau: float = 4.0,
+                 loss_weight: float = 1.0,
+                 peer_detach: bool = True,
+                 reduction: str = 'batchmean') -> None:
+        super().__init__()
+        _check_tau(tau, 'tau')
+        _check_loss_weight(loss_weight)
+        _check_choice(reduction, _REDUCTIONS, 'reduction')
+        if not isinstance(peer_detach, bool):
+            raise ValueError('`peer_detach` must be a bool, got '
+                             f'{peer_detach!r}')
+        self.tau = float(tau)
+        self.loss_weight = float(loss_weight)
+        self.peer_detach = peer_detach
+        self.reduction = reduction
+
+    def forward(self, preds_S: Tensor,
+                preds_peer: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """Compute the peer KL loss.
+
+        Args:
+            preds_S (Tensor): Logits of the student being trained, ``(B, C)``.
+            preds_peer (Tensor | Sequence[Tensor]): One peer's logits
+                ``(B, C)``, or a list/tuple of them (averaged over peers).
+
+        Returns:
+            Tensor: ``float32`` loss; a scalar, or ``(B,)`` for
+            ``reduction='none'``.
+        """
+        peers = [preds_peer] if isinstance(preds_peer, Tensor) else list(
+            preds_peer)
+        if len(peers) == 0:
+            raise ValueError('`preds_peer` must hold at least one tensor')
+        per_sample = torch.stack([
+            peer_kl(preds_S, peer, self.tau, self.peer_detach, 'none')
+            for peer in peers
+        ]).mean(dim=0)
+        if self.reduction == 'batchmean':
+            loss = per_sample.mean()
+        elif self.reduction == 'mean':
+            loss = per_sample.sum() / max(preds_S.numel(), 1)
+        elif self.reduction == 'sum':
+            loss = per_sample.sum()
+        else:
+            loss = per_sample
+        return self.loss_weight * loss
