@@ -6,8 +6,10 @@ custom_imports = dict(imports=['mmrazor_udskd'], allow_failed_imports=False)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
+    # atomic writes: a crash mid-save never leaves a truncated checkpoint
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
-                    save_best='auto'),
+                    save_best='auto',
+                    backend_args=dict(backend='atomic_local')),
 )
 # nccl on GPUs; on a machine without a GPU mmrazor_udskd.compat uses gloo.
 env_cfg = dict(dist_cfg=dict(backend='nccl'))
