@@ -1,2 +1,617 @@
-"""Placeholder: filled in by its owner."""
-__all__ = []
+"""Uncertainty-aware dual-student knowledge distillation (UDSKD).
+
+Gore, Dey, Mishra, "Uncertainty-Aware Dual-Student Knowledge Distillation",
+arXiv 2511.18826. One frozen teacher guides ``N >= 2`` students (the paper's
+dual-student setting is ``N = 2``) that also learn from each other. For
+student ``i`` with logits ``z_i``, teacher logits ``z_t`` and label ``y``:
+
+.. math::
+
+    L_i = \\alpha \\, CE(z_i, y)
+        + \\beta \\, \\frac{1}{B} \\sum_b w_b \\, \\tau^2
+          KL(\\sigma(z_{t,b} / \\tau) \\,\\|\\, \\sigma(z_{i,b} / \\tau))
+        + \\gamma \\, \\tau^2 KL(\\sigma(\\bar z_{-i} / \\tau) \\,\\|\\,
+          \\sigma(z_i / \\tau))
+
+where ``w_b = confidence_weight(z_{t,b})`` down-weights samples on which the
+teacher is uncertain (high ``teacher_entropy``) and ``\\bar z_{-i}`` are the
+``peer_targets``: the other students' logits of the same forward pass,
+detached. Each student has its own optimizer and is updated only by its own
+loss.
+"""
+import inspect
+import keyword
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.runner import load_checkpoint
+from mmpretrain.structures import DataSample
+from mmrazor.registry import MODELS
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+__all__ = ['MultiStudentDistill']
+
+#: the per-student loss weights that ``student_loss_weights`` may override
+_WEIGHT_NAMES = ('alpha', 'beta', 'gamma')
+#: statistics of the teacher loss that are logged as ``stats.<name>``
+_STAT_NAMES = ('weight_mean', 'entropy_t1', 'entropy_tau', 'uncertain_ratio')
+
+
+def _logits_of(output: Union[torch.Tensor, Sequence[torch.Tensor]]
+               ) -> torch.Tensor:
+    """The classification logits of a ``mode='tensor'`` forward.
+
+    Args:
+        output (Tensor | Sequence[Tensor]): What a classifier returns in
+            tensor mode: the logits, or a tuple whose last item holds them.
+
+    Returns:
+        Tensor: The logits, shape (B, C).
+    """
+    if isinstance(output, (tuple, list)):
+        output = output[-1]
+    return output
+
+
+@MODELS.register_module()
+class MultiStudentDistill(BaseModel):
+    """One frozen teacher distilled into ``N >= 2`` peer students (UDSKD).
+
+    Implements arXiv 2511.18826. Every student is a top-level child module
+    named by its key in ``students``, so the names appear unchanged in the
+    loss keys (``r18.loss_ce``), metric prefixes (``r18/accuracy/top1``),
+    optimizer keys of ``SeparateOptimWrapperConstructor`` and checkpoint keys
+    (``r18.backbone.conv1.weight``), and ``MMSeparateDistributedDataParallel``
+    wraps each student in its own DDP.
+
+    Per batch, :meth:`train_step` runs the data preprocessor once, the teacher
+    once (no grad), every student once, then, for every student ``i``,
+    computes
+
+    ``L_i = alpha * CE(z_i, y) + beta * teacher_loss(z_i, z_t)
+    + gamma * peer_loss(z_i, peer_targets)``
+
+    with, by default, ``teacher_loss`` the confidence-weighted KD
+    ``1/B sum_b w_b tau^2 KL(p_t || p_i)``, ``w_b = confidence_weight(z_t)
+    = 1 - teacher_entropy(z_t) / log C``, and ``peer_loss`` the mean over
+    peers of ``tau^2 KL(p_peer || p_i)`` (``peer_targets``: the other
+    students' logits of this batch, detached); then it updates that student
+    with its own optimizer wrapper.
+
+    Args:
+        teacher (dict | nn.Module): The teacher: a model config (e.g. an
+            mmpretrain ``ImageClassifier`` dict, or
+            ``dict(cfg_path='mmpretrain::...', pretrained=False)``) or a
+            built model.
+        students (Dict[str, dict | nn.Module]): At least two students, keyed
+            by their names (Python identifiers). Each must return its logits
+            for ``student(inputs, mode='tensor')``.
+        teacher_ckpt (str, optional): Checkpoint (path or URL) loaded into
+            the teacher. Defaults to None.
+        alpha (float): Weight of the hard-label cross-entropy. The student
+            head's own ``loss_weight`` is not applied. Defaults to 0.4.
+        beta (float): Weight of ``teacher_loss``. Defaults to 0.4.
+        gamma (float): Weight of ``peer_loss``. Defaults to 0.2.
+        student_loss_weights (Dict[str, dict], optional): Per-student
+            overrides of ``alpha``/``beta``/``gamma``, e.g.
+            ``dict(mbv2=dict(gamma=0.1))``. Defaults to None.
+        tau (float): Distillation temperature, passed to ``teacher_loss``
+            and ``peer_loss`` when their configs take a ``tau`` and do not
+            set one. Defaults to 4.0.
+        teacher_loss (dict): Config of the teacher term, called as
+            ``loss(preds_S, preds_T)``. Swap in e.g. ``ContrastiveLogitKDLoss``
+            here. A ``stats()`` method, if present, is logged under
+            ``stats.``. Defaults to
+            ``dict(type='EntropyWeightedKDLoss', weighting='entropy')``.
+        peer_loss (dict): Config of the peer term, called as
+            ``loss(preds_S, peer_targets)`` with ``peer_targets`` a list of
+            the other students' detached logits. Defaults to
+            ``dict(type='PeerKLLoss')``.
+        teacher_norm_eval (bool): Keep the teacher's norm layers in eval mode
+            (frozen running statistics) during training. Defaults to True.
+        predict_with (str, optional): Student used by ``mode='predict'`` and
+            ``mode='tensor'``. Defaults to None (the first student).
+        val_teacher (bool): Whether :meth:`predict_all` also scores the
+            teacher. Defaults to True.
+        data_preprocessor (dict | nn.Module, optional): The data
+            preprocessor. Defaults to None (the first student's).
+        init_cfg (dict, optional): Initialization config. Defaults to None.
+    """
+
+    def __init__(self,
+                 teacher: Union[dict, nn.Module],
+                 students: Dict[str, Union[dict, nn.Module]],
+                 teacher_ckpt: Optional[str] = None,
+                 alpha: float = 0.4,
+                 beta: float = 0.4,
+                 gamma: float = 0.2,
+                 student_loss_weights: Optional[Dict[str, dict]] = None,
+                 tau: float = 4.0,
+                 teacher_loss: Optional[dict] = None,
+                 peer_loss: Optional[dict] = None,
+                 teacher_norm_eval: bool = True,
+                 predict_with: Optional[str] = None,
+                 val_teacher: bool = True,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not isinstance(students, dict) or len(students) < 2:
+            raise ValueError(
+                '`students` must be a dict of at least two models keyed by '
+                f'name, got {type(students).__name__} with '
+                f'{len(students) if hasattr(students, "__len__") else 0} '
+                'entries')
+        built: Dict[str, nn.Module] = {
+            name: self._build_model(cfg, f'students.{name}')
+            for name, cfg in students.items()
+        }
+        if data_preprocessor is None:
+            data_preprocessor = getattr(
+                next(iter(built.values())), 'data_preprocessor', None)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+
+        # the teacher, frozen as in MMRazor's SingleTeacherDistill
+        self.teacher = self._build_model(teacher, 'teacher')
+        if teacher_ckpt:
+            load_checkpoint(self.teacher, teacher_ckpt, map_location='cpu')
+            # keep the loaded weights when the runner calls init_weights()
+            self.teacher._is_init = True
+        for param in self.teacher.parameters():
+            param.requires_grad = False
+        self.teacher_norm_eval = teacher_norm_eval
+
+        self.teacher_loss = self._build_loss(
+            teacher_loss or dict(type='EntropyWeightedKDLoss',
+                                 weighting='entropy'), tau)
+        self.peer_loss = self._build_loss(
+            peer_loss or dict(type='PeerKLLoss'), tau)
+        self.tau = tau
+        self.val_teacher = val_teacher
+        self.predict_with: Optional[str] = predict_with
+        self.loss_weights: Dict[str, Dict[str, float]] = {}
+
+        # the students: top-level children named by their config keys (set
+        # last, so that a name colliding with any attribute is caught)
+        self.student_names: List[str] = []
+        for name, student in built.items():
+            self._check_student_name(name)
+            self.add_module(name, student)
+            self.student_names.append(name)
+
+        self.loss_weights = self._resolve_loss_weights(
+            dict(alpha=alpha, beta=beta, gamma=gamma), student_loss_weights)
+
+        if predict_with is None:
+            predict_with = self.student_names[0]
+        if predict_with not in self.student_names:
+            raise ValueError(f'`predict_with`={predict_with!r} is not one of '
+                             f'the students {self.student_names}')
+        self.predict_with = predict_with
+        # teacher norm layers in eval mode from the start, not only after the
+        # runner's first model.train()
+        self.train(self.training)
+
+    # ------------------------------------------------------------------
+    # construction helpers
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _build_model(cfg: Union[dict, nn.Module], what: str) -> nn.Module:
+        """Build a model from a config, or pass a built one through.
+
+        Args:
+            cfg (dict | nn.Module): Model config or model.
+            what (str): Its name, for error messages.
+
+        Returns:
+            nn.Module: The model.
+        """
+        if isinstance(cfg, dict):
+            cfg = MODELS.build(cfg)
+        if not isinstance(cfg, nn.Module):
+            raise TypeError(f'`{what}` must be a config dict or an '
+                            f'nn.Module, got {type(cfg).__name__}')
+        return cfg
+
+    @staticmethod
+    def _build_loss(cfg: dict, tau: float) -> nn.Module:
+        """Build a distillation loss, giving it ``tau`` if it takes one.
+
+        Args:
+            cfg (dict): Loss config (MMRazor ``MODELS``).
+            tau (float): The algorithm's temperature.
+
+        Returns:
+            nn.Module: The loss module.
+        """
+        cfg = dict(cfg)
+        loss_cls = MODELS.get(cfg['type']) if isinstance(cfg['type'],
+                                                         str) else cfg['type']
+        if loss_cls is not None and 'tau' not in cfg:
+            params = inspect.signature(loss_cls.__init__).parameters
+            if 'tau' in params:
+                cfg['tau'] = tau
+        return MODELS.build(cfg)
+
+    def _check_student_name(self, name: str) -> None:
+        """Reject student names that cannot be child-module names.
+
+        Args:
+            name (str): A key of ``students``.
+
+        Raises:
+            ValueError: If ``name`` is not an identifier or collides with an
+                attribute of the algorithm (``teacher``,
+                ``data_preprocessor``, methods, ...).
+        """
+        if not isinstance(name, str) or not name.isidentifier() \
+                or keyword.iskeyword(name):
+            raise ValueError(f'student name {name!r} in `students` must be a '
+                             'Python identifier')
+        if name in self.student_names or hasattr(self, name):
+            raise ValueError(
+                f'student name {name!r} in `students` collides with an '
+                'attribute of MultiStudentDistill (e.g. teacher, '
+                'data_preprocessor, teacher_loss, peer_loss); rename it')
+
+    def _resolve_loss_weights(
+        self, defaults: Dict[str, float],
+        overrides: Optional[Dict[str, dict]]
+    ) -> Dict[str, Dict[str, float]]:
+        """Per-student ``alpha``/``beta``/``gamma``.
+
+        Args:
+            defaults (Dict[str, float]): The algorithm-wide weights.
+            overrides (Dict[str, dict], optional): ``student_loss_weights``.
+
+        Returns:
+            Dict[str, Dict[str, float]]: Weights per student name.
+        """
+        overrides = dict(overrides or {})
+        unknown = set(overrides) - set(self.student_names)
+        if unknown:
+            raise ValueError(f'`student_loss_weights` names unknown students '
+                             f'{sorted(unknown)}; students are '
+                             f'{self.student_names}')
+        weights = {}
+        for name in self.student_names:
+            own = dict(overrides.get(name, {}))
+            bad = set(own) - set(_WEIGHT_NAMES)
+            if bad:
+                raise ValueError(f'`student_loss_weights.{name}` may only set '
+                                 f'{_WEIGHT_NAMES}, got {sorted(bad)}')
+            weights[name] = {k: float(own.get(k, defaults[k]))
+                             for k in _WEIGHT_NAMES}
+        return weights
+
+    # ------------------------------------------------------------------
+    # accessors
+    # ------------------------------------------------------------------
+    @property
+    def students(self) -> Dict[str, nn.Module]:
+        """The students by name, unwrapped from any DDP wrapper."""
+        return {name: self._unwrap(self._modules[name])
+                for name in self.student_names}
+
+    @staticmethod
+    def _unwrap(module: nn.Module) -> nn.Module:
+        """``module.module`` for a model wrapper (DDP), else ``module``."""
+        return module.module if is_model_wrapper(module) else module
+
+    # ------------------------------------------------------------------
+    # forward passes
+    # ------------------------------------------------------------------
+    def teacher_logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """One teacher forward without gradients.
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+
+        Returns:
+            Tensor: Teacher logits, shape (B, C).
+        """
+        with torch.no_grad():
+            return _logits_of(self.teacher(inputs, mode='tensor')).detach()
+
+    def student_logits(self, name: str, inputs: torch.Tensor) -> torch.Tensor:
+        """One forward of student ``name`` through its top-level child (its
+        DDP wrapper under distributed training, so gradients are synced).
+
+        Args:
+            name (str): Student name.
+            inputs (Tensor): Preprocessed inputs.
+
+        Returns:
+            Tensor: Student logits, shape (B, C).
+        """
+        return _logits_of(self._modules[name](inputs, mode='tensor'))
+
+    @staticmethod
+    def _targets(data_samples: List[DataSample]) -> torch.Tensor:
+        """Hard labels (B,) or, after batch augmentation, soft scores (B, C).
+
+        Args:
+            data_samples (List[DataSample]): Samples with ``gt_label`` or
+                ``gt_score``.
+
+        Returns:
+            Tensor: The CE target.
+        """
+        if 'gt_score' in data_samples[0]:
+            return torch.stack([s.gt_score for s in data_samples])
+        return torch.cat([s.gt_label for s in data_samples])
+
+    def peer_targets(self, name: str,
+                     logits: Dict[str, torch.Tensor]) -> List[torch.Tensor]:
+        """The other students' logits of this batch, detached.
+
+        Args:
+            name (str): The student being trained.
+            logits (Dict[str, Tensor]): Every student's logits.
+
+        Returns:
+            List[Tensor]: The peers' detached logits.
+        """
+        return [logits[peer].detach() for peer in self.student_names
+                if peer != name]
+
+    def student_losses(
+        self, name: str, logits: Dict[str, torch.Tensor],
+        teacher_logits: torch.Tensor, targets: torch.Tensor
+    ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+        """The weighted terms of ``L_i`` for one student.
+
+        Args:
+            name (str): Student name.
+            logits (Dict[str, Tensor]): Every student's logits (this batch).
+            teacher_logits (Tensor): Teacher logits (no grad).
+            targets (Tensor): Labels (B,) or soft scores (B, C).
+
+        Returns:
+            Tuple[Dict[str, Tensor], Dict[str, Tensor]]: The weighted terms
+            ``loss_ce``, ``loss_teacher``, ``loss_peer`` (summing to
+            ``L_i``) and the teacher loss's statistics (empty if it has
+            none, or if ``beta`` is 0).
+        """
+        weights = self.loss_weights[name]
+        preds = logits[name].float()
+        zero = preds.new_zeros(())
+        terms: Dict[str, torch.Tensor] = {}
+        terms['loss_ce'] = weights['alpha'] * F.cross_entropy(
+            preds, targets) if weights['alpha'] else zero
+        stats: Dict[str, torch.Tensor] = {}
+        if weights['beta']:
+            terms['loss_teacher'] = weights['beta'] * self.teacher_loss(
+                preds, teacher_logits.float())
+            if hasattr(self.teacher_loss, 'stats'):
+                stats = {k: v.detach()
+                         for k, v in self.teacher_loss.stats().items()
+                         if k in _STAT_NAMES}
+        else:
+            terms['loss_teacher'] = zero
+        if weights['gamma']:
+            peers = [p.float() for p in self.peer_targets(name, logits)]
+            terms['loss_peer'] = weights['gamma'] * self.peer_loss(
+                preds, peers)
+        else:
+            terms['loss_peer'] = zero
+        return terms, stats
+
+    def _forward_all(
+            self, inputs: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Teacher once, then every student once.
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+
+        Returns:
+            Tuple[Tensor, Dict[str, Tensor]]: Teacher logits and each
+            student's logits.
+        """
+        teacher_logits = self.teacher_logits(inputs)
+        logits = {name: self.student_logits(name, inputs)
+                  for name in self.student_names}
+        return teacher_logits, logits
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+        """All students' weighted loss terms, for ``mode='loss'``.
+
+        Summing the keys that contain ``loss`` (as ``parse_losses`` does)
+        gives ``sum_i L_i``; the ``stats.*`` entries are detached.
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+            data_samples (List[DataSample]): Samples with labels.
+
+        Returns:
+            Dict[str, Tensor]: ``<name>.loss_ce``, ``<name>.loss_teacher``,
+            ``<name>.loss_peer`` per student and ``stats.*``.
+        """
+        teacher_logits, logits = self._forward_all(inputs)
+        targets = self._targets(data_samples)
+        losses: Dict[str, torch.Tensor] = {}
+        stats: Dict[str, torch.Tensor] = {}
+        for name in self.student_names:
+            terms, own_stats = self.student_losses(name, logits,
+                                                   teacher_logits, targets)
+            losses.update({f'{name}.{k}': v for k, v in terms.items()})
+            stats = stats or own_stats
+        losses.update({f'stats.{k}': v for k, v in stats.items()})
+        return losses
+
+    def train_step(
+        self, data: Union[dict, tuple, list],
+        optim_wrapper: Union[OptimWrapperDict, OptimWrapper]
+    ) -> Dict[str, torch.Tensor]:
+        """One UDSKD iteration: every student updated by its own loss.
+
+        Args:
+            data (dict | tuple | list): A batch from the dataloader.
+            optim_wrapper (OptimWrapperDict | OptimWrapper): One wrapper per
+                student name (``SeparateOptimWrapperConstructor``); a single
+                wrapper updates all students with ``sum_i L_i``.
+
+        Returns:
+            Dict[str, Tensor]: Detached log values: per student
+            ``<name>.loss_ce``, ``<name>.loss_teacher``, ``<name>.loss_peer``,
+            ``<name>.loss`` and, from the teacher loss, ``stats.weight_mean``,
+            ``stats.entropy_t1``, ``stats.entropy_tau``,
+            ``stats.uncertain_ratio``; plus ``loss`` (sum over students).
+        """
+        data = self.data_preprocessor(data, True)
+        inputs, data_samples = data['inputs'], data['data_samples']
+        separate = isinstance(optim_wrapper, OptimWrapperDict)
+        if separate:
+            missing = set(self.student_names) - set(optim_wrapper.keys())
+            if missing:
+                raise KeyError(f'optim_wrapper has no wrapper for students '
+                               f'{sorted(missing)}; give one per student '
+                               'name with SeparateOptimWrapperConstructor')
+            first = optim_wrapper[self.student_names[0]]
+        else:
+            first = optim_wrapper
+
+        # teacher once (under the first wrapper's context, i.e. AMP autocast
+        # when enabled; the teacher has no no_sync, so nothing else changes)
+        with first.optim_context(self.teacher):
+            teacher_logits = self.teacher_logits(inputs)
+        # every student once, before any update, so peers see the same batch
+        logits: Dict[str, torch.Tensor] = {}
+        for name in self.student_names:
+            wrapper = optim_wrapper[name] if separate else optim_wrapper
+            with wrapper.optim_context(self._modules[name]):
+                logits[name] = self.student_logits(name, inputs)
+
+        targets = self._targets(data_samples)
+        log_vars: Dict[str, torch.Tensor] = {}
+        stats: Dict[str, torch.Tensor] = {}
+        total = []
+        for name in self.student_names:
+            terms, own_stats = self.student_losses(name, logits,
+                                                   teacher_logits, targets)
+            loss_i = terms['loss_ce'] + terms['loss_teacher'] + \
+                terms['loss_peer']
+            if separate:
+                optim_wrapper[name].update_params(loss_i)
+            total.append(loss_i)
+            for key, value in terms.items():
+                log_vars[f'{name}.{key}'] = value.detach()
+            log_vars[f'{name}.loss'] = loss_i.detach()
+            stats = stats or own_stats
+        if not separate:
+            optim_wrapper.update_params(sum(total))
+        log_vars['loss'] = sum(t.detach() for t in total)
+        log_vars.update({f'stats.{k}': v for k, v in stats.items()})
+        return log_vars
+
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _to_predictions(
+            scores: torch.Tensor,
+            data_samples: Optional[List[DataSample]]) -> List[DataSample]:
+        """Class probabilities to ``DataSample`` predictions.
+
+        Mirrors mmpretrain's ``ClsHead._get_predictions`` (``pred_score`` =
+        probabilities, ``pred_label`` = argmax) but writes to shallow copies,
+        so several models can label the same batch.
+
+        Args:
+            scores (Tensor): Probabilities, shape (B, C).
+            data_samples (List[DataSample], optional): Input samples (their
+                labels and meta information are kept).
+
+        Returns:
+            List[DataSample]: One prediction per sample.
+        """
+        labels = scores.argmax(dim=1, keepdim=True).detach()
+        out = []
+        for i in range(scores.size(0)):
+            sample = data_samples[i].clone() if data_samples else DataSample()
+            sample.set_pred_score(scores[i]).set_pred_label(labels[i])
+            out.append(sample)
+        return out
+
+    def predict_all(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[DataSample]] = None
+    ) -> Dict[str, List[DataSample]]:
+        """Predictions of every student, their ensemble and the teacher.
+
+        This is the protocol :class:`MultiModelValLoop` scores in one pass.
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+            data_samples (List[DataSample], optional): Input samples.
+
+        Returns:
+            Dict[str, List[DataSample]]: Keys: each student name, then
+            ``ensemble`` (``pred_score`` = mean of the students' softmax
+            probabilities), then ``teacher`` if ``val_teacher``.
+        """
+        probs = {name: F.softmax(self.student_logits(name, inputs).float(),
+                                 dim=1)
+                 for name in self.student_names}
+        results = {name: self._to_predictions(p, data_samples)
+                   for name, p in probs.items()}
+        ensemble = torch.stack(list(probs.values())).mean(dim=0)
+        results['ensemble'] = self._to_predictions(ensemble, data_samples)
+        if self.val_teacher:
+            teacher = F.softmax(self.teacher_logits(inputs).float(), dim=1)
+            results['teacher'] = self._to_predictions(teacher, data_samples)
+        return results
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'
+                ) -> Union[Dict[str, torch.Tensor], List[DataSample],
+                           torch.Tensor]:
+        """Standard ``BaseModel`` forward.
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+            data_samples (List[DataSample], optional): Samples. Defaults to
+                None.
+            mode (str): ``'loss'`` (all students' loss terms, see
+                :meth:`loss`), ``'predict'`` (predictions of
+                ``predict_with``) or ``'tensor'`` (its logits). Defaults to
+                ``'tensor'``.
+
+        Returns:
+            Dict[str, Tensor] | List[DataSample] | Tensor: By mode.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'tensor':
+            return self.student_logits(self.predict_with, inputs)
+        if mode == 'predict':
+            logits = self.student_logits(self.predict_with, inputs)
+            return self._to_predictions(F.softmax(logits.float(), dim=1),
+                                        data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}"; use loss, predict or '
+                           'tensor')
+
+    def train(self, mode: bool = True) -> 'MultiStudentDistill':
+        """Set train/eval mode; the teacher's norm layers stay in eval mode
+        when ``teacher_norm_eval``.
+
+        Args:
+            mode (bool): Training mode. Defaults to True.
+
+        Returns:
+            MultiStudentDistill: self.
+        """
+        super().train(mode)
+        if mode and self.teacher_norm_eval:
+            for module in self.teacher.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self

@@ -1,0 +1,19 @@
+# UDSKD (arXiv 2511.18826) on
+# ImageNet-100 (paper recipe: 8 GPUs x 8 = batch 64, 224 px):
+# R50 teacher -> resnet18 + mobilenet-v2 students, alpha .4, beta .4,
+# gamma .2, tau 4, entropy-weighted teacher KD + peer KL.
+# Pass the teacher with --cfg-options model.teacher_ckpt=<ckpt of
+# ../baselines/resnet50_8xb8_in100.py>.
+_base_ = [
+    '../_base_/datasets/imagenet100_bs64.py',
+    '../_base_/models/nets_in.py',
+    '../_base_/algorithms/udskd.py',
+]
+
+teacher = _base_.r50
+r18 = _base_.r18
+mbv2 = _base_.mbv2
+model = dict(
+    teacher=teacher,
+    teacher_ckpt=None,
+    students=dict(r18=r18, mbv2=mbv2))

@@ -1,0 +1,6 @@
+# UDSKD ablation: no peer learning (gamma = 0: two independent
+# entropy-weighted KD students) on
+# CIFAR-10 (32 px, CIFAR-adapted nets).
+_base_ = './udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_cifar10.py'
+
+model = dict(gamma=0.0)
