@@ -25,6 +25,8 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmrazor_udskd', 'mmrazor_udskd.*']),
+    # the ImageNet-100 class list (100 public WordNet IDs)
+    package_data={'mmrazor_udskd': ['datasets/*.txt']},
     python_requires='>=3.8',
     install_requires=[
         'torch>=2.0',
