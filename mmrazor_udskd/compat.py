@@ -248,6 +248,36 @@ def _ddp_apply() -> None:
     MMDistributedDataParallel.__init__ = __init__
 
 
+# ---------------------------------------------------------------------------
+# 6. MMEngine downloads http(s) checkpoints with weights_only=False.
+# ---------------------------------------------------------------------------
+def _http_weights_only_needed() -> bool:
+    from mmengine.runner import checkpoint as ckpt_mod
+    load_url = getattr(ckpt_mod, 'load_url', None)
+    if load_url is None or getattr(load_url, 'forces_weights_only', False):
+        return False
+    try:
+        param = inspect.signature(load_url).parameters.get('weights_only')
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.default is not True
+
+
+def _http_weights_only_apply() -> None:
+    import functools
+
+    from mmengine.runner import checkpoint as ckpt_mod
+    original = ckpt_mod.load_url
+
+    @functools.wraps(original)
+    def load_url(*args, **kwargs):
+        kwargs['weights_only'] = True
+        return original(*args, **kwargs)
+
+    load_url.forces_weights_only = True
+    ckpt_mod.load_url = load_url
+
+
 PATCHES: List[Patch] = [
     Patch('quant_backend_config',
           'mmrazor.structures.quantization.backend_config builds backend '
@@ -274,6 +304,11 @@ PATCHES: List[Patch] = [
           'the runner wraps CPU models with device_ids=[local_rank], which '
           'DistributedDataParallel rejects for CPU modules',
           _ddp_needed, _ddp_apply),
+    Patch('http_weights_only',
+          "mmengine's http(s)/openmmlab:// checkpoint loader calls "
+          'torch.hub.load_state_dict_from_url(weights_only=False), so a '
+          'downloaded checkpoint (load_from=URL, pretrained=URL) can run code',
+          _http_weights_only_needed, _http_weights_only_apply),
 ]
 
 

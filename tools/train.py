@@ -19,6 +19,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmrazor_udskd.utils import apply_data_root, enable_amp  # noqa: E402
+from mmrazor_udskd.utils.checks import check_data_cfg  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -79,6 +80,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    # a missing / empty data folder or annotation file names its config field
+    # here, before any model is built
+    check_data_cfg(cfg)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:

@@ -11,6 +11,15 @@ default_hooks = dict(
                     save_best='auto',
                     backend_args=dict(backend='atomic_local')),
 )
+# reliability: bad data stops the run before training (labels outside
+# [0, C), empty data sets), logged values are means over ranks, and every
+# epoch's randomness depends on (seed, epoch) only, so --resume reproduces an
+# uninterrupted run. A child config that sets custom_hooks replaces this list.
+custom_hooks = [
+    dict(type='DataSanityHook'),
+    dict(type='SyncLogVarsHook'),
+    dict(type='EpochSeedHook'),
+]
 # nccl on GPUs; on a machine without a GPU mmrazor_udskd.compat uses gloo.
 env_cfg = dict(dist_cfg=dict(backend='nccl'))
 randomness = dict(seed=0, deterministic=False)

@@ -354,10 +354,17 @@ def test_forwards_run_under_the_wrappers_context():
 
 
 def test_teacher_from_cfg_path():
+    # the cfg_path teacher predicts 1000 classes: the students must too
+    students = {}
+    for i, name in enumerate(('r18', 'mbv2')):
+        student = tiny_classifier(4 + i)
+        student['head'] = dict(student['head'], num_classes=1000)
+        students[name] = student
     model = build_algorithm(
         sharpen=False,
         teacher=dict(cfg_path='mmpretrain::resnet/resnet18_8xb32_in1k.py',
-                     pretrained=False))
+                     pretrained=False),
+        students=students)
     assert type(model.teacher).__name__ == 'ImageClassifier'
     assert model.teacher.head.num_classes == 1000
     assert all(not p.requires_grad for p in model.teacher.parameters())

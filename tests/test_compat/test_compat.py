@@ -207,3 +207,39 @@ def test_ddp_cpu_device_ids_breakage_and_fix():
     fixed = run_py(DDP_CODE, env=env)
     assert fixed.returncode == 0, fixed.stdout
     assert 'WRAPPED None' in fixed.stdout
+
+
+# 6 ----------------------------------------------------------------------
+HTTP_CODE = """
+import functools, http.server, threading, torch, mmrazor_udskd
+from mmengine.runner.checkpoint import CheckpointLoader
+handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                            directory={folder!r})
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = 'http://127.0.0.1:%d/hostile.pth' % server.server_address[1]
+try:
+    CheckpointLoader.load_checkpoint(url, map_location='cpu',
+                                     )
+    print('LOADED')
+except Exception as exc:
+    print('REFUSED', type(exc).__name__, str(exc)[:200])
+server.shutdown()
+"""
+
+
+def test_http_weights_only_breakage_and_fix(tmp_path):
+    marker = tmp_path / 'pwned'
+    torch.save({'state_dict': {}, 'x': _Hostile(str(marker))},
+               tmp_path / 'hostile.pth')
+    code = HTTP_CODE.replace('{folder!r}', repr(str(tmp_path)))
+    env = dict(TORCH_HOME=str(tmp_path / 'hub1'))
+    broken = run_py(code, disable='http_weights_only', env=env)
+    assert marker.exists(), broken.stdout  # the pickle ran its code
+    marker.unlink()
+    env = dict(TORCH_HOME=str(tmp_path / 'hub2'))
+    fixed = run_py(code, env=env)
+    assert 'REFUSED' in fixed.stdout, fixed.stdout
+    assert 'Weights only load failed' in fixed.stdout
+    assert not marker.exists()
+    assert compat._http_weights_only_needed() is False

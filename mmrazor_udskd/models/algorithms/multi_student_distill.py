@@ -25,13 +25,19 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.runner import load_checkpoint
 from mmpretrain.structures import DataSample
 from mmrazor.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...utils.checks import (check_finite_losses, check_logits,
+                             check_loss_weight, check_num_classes_agree,
+                             check_positive, check_student_names,
+                             check_trainable, head_num_classes,
+                             load_state_dict_exactly)
 
 __all__ = ['MultiStudentDistill']
 
@@ -39,6 +45,11 @@ __all__ = ['MultiStudentDistill']
 _WEIGHT_NAMES = ('alpha', 'beta', 'gamma')
 #: statistics of the teacher loss that are logged as ``stats.<name>``
 _STAT_NAMES = ('weight_mean', 'entropy_t1', 'entropy_tau', 'uncertain_ratio')
+#: accepted ``memory_format`` values and the torch formats they select
+_MEMORY_FORMATS = {'contiguous_format': torch.contiguous_format,
+                   'channels_last': torch.channels_last}
+#: accepted ``teacher_grad_mode`` values
+_TEACHER_GRAD_MODES = ('no_grad', 'inference_mode')
 
 
 def _logits_of(output: Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -117,9 +128,36 @@ class MultiStudentDistill(BaseModel):
             ``mode='tensor'``. Defaults to None (the first student).
         val_teacher (bool): Whether :meth:`predict_all` also scores the
             teacher. Defaults to True.
+        memory_format (str): ``'contiguous_format'`` (NCHW) or
+            ``'channels_last'`` (NHWC): the memory layout of the teacher's
+            and students' 4-D weights and of the preprocessed inputs (the
+            math is unchanged; NHWC is faster for depthwise convolutions on
+            CPU and for tensor cores on GPU). Defaults to
+            ``'contiguous_format'``.
+        teacher_grad_mode (str): ``'no_grad'`` or ``'inference_mode'``: the
+            autograd mode of the single teacher forward per batch. Both
+            record no graph; ``'inference_mode'`` also skips version
+            counting. Defaults to ``'no_grad'``.
+        torch_compile (bool | dict): Compile the teacher's and every
+            student's forward with ``torch.compile`` (``nn.Module.compile``,
+            so parameter and checkpoint names are unchanged); a dict is
+            passed to it as keyword arguments (e.g.
+            ``dict(backend='inductor', mode='max-autotune')``). Defaults to
+            False.
         data_preprocessor (dict | nn.Module, optional): The data
             preprocessor. Defaults to None (the first student's).
+        check_finite (bool): In :meth:`train_step`, stop with an error
+            naming the model and the iteration when the teacher's or a
+            student's logits or a student's loss are NaN/inf, before any
+            weights are updated (costs one host sync per iteration and one
+            per student). Defaults to True.
         init_cfg (dict, optional): Initialization config. Defaults to None.
+
+    Every argument is validated before anything is built or loaded; errors
+    name the config field (``model.tau``, ``model.students``,
+    ``model.student_loss_weights.<name>.gamma``, ``model.teacher_ckpt``,
+    ...). ``teacher_ckpt`` is loaded weights-only (local or URL) and must
+    match the teacher's keys and shapes exactly.
     """
 
     def __init__(self,
@@ -136,14 +174,22 @@ class MultiStudentDistill(BaseModel):
                  teacher_norm_eval: bool = True,
                  predict_with: Optional[str] = None,
                  val_teacher: bool = True,
+                 memory_format: str = 'contiguous_format',
+                 teacher_grad_mode: str = 'no_grad',
+                 torch_compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 check_finite: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        if not isinstance(students, dict) or len(students) < 2:
+        if not isinstance(students, dict):
             raise ValueError(
-                '`students` must be a dict of at least two models keyed by '
-                f'name, got {type(students).__name__} with '
-                f'{len(students) if hasattr(students, "__len__") else 0} '
-                'entries')
+                '`model.students` must be a dict of at least two models keyed '
+                f'by name, got {type(students).__name__}')
+        check_student_names(list(students))
+        tau = check_positive(tau, 'model.tau')
+        defaults = {k: check_loss_weight(v, f'model.{k}') for k, v in
+                    dict(alpha=alpha, beta=beta, gamma=gamma).items()}
+        perf = self._check_performance_args(memory_format, teacher_grad_mode,
+                                            torch_compile)
         built: Dict[str, nn.Module] = {
             name: self._build_model(cfg, f'students.{name}')
             for name, cfg in students.items()
@@ -156,8 +202,14 @@ class MultiStudentDistill(BaseModel):
 
         # the teacher, frozen as in MMRazor's SingleTeacherDistill
         self.teacher = self._build_model(teacher, 'teacher')
+        num_classes = {'teacher': head_num_classes(self.teacher)}
+        num_classes.update({f'students.{name}': head_num_classes(student)
+                            for name, student in built.items()})
+        check_num_classes_agree(num_classes)
         if teacher_ckpt:
-            load_checkpoint(self.teacher, teacher_ckpt, map_location='cpu')
+            # weights-only (local or URL), all keys and shapes must match
+            load_state_dict_exactly(self.teacher, teacher_ckpt,
+                                    'model.teacher_ckpt', what='the teacher')
             # keep the loaded weights when the runner calls init_weights()
             self.teacher._is_init = True
         for param in self.teacher.parameters():
@@ -166,10 +218,15 @@ class MultiStudentDistill(BaseModel):
 
         self.teacher_loss = self._build_loss(
             teacher_loss or dict(type='EntropyWeightedKDLoss',
-                                 weighting='entropy'), tau)
+                                 weighting='entropy'), tau,
+            'model.teacher_loss')
         self.peer_loss = self._build_loss(
-            peer_loss or dict(type='PeerKLLoss'), tau)
+            peer_loss or dict(type='PeerKLLoss'), tau, 'model.peer_loss')
         self.tau = tau
+        # speed options (set before the students, so that a student name
+        # colliding with them is refused)
+        self.memory_format, self.teacher_grad_mode, self.compile_kwargs = perf
+        self.check_finite = bool(check_finite)
         self.val_teacher = val_teacher
         self.predict_with: Optional[str] = predict_with
         self.loss_weights: Dict[str, Dict[str, float]] = {}
@@ -183,7 +240,8 @@ class MultiStudentDistill(BaseModel):
             self.student_names.append(name)
 
         self.loss_weights = self._resolve_loss_weights(
-            dict(alpha=alpha, beta=beta, gamma=gamma), student_loss_weights)
+            defaults, student_loss_weights)
+        check_trainable(self.loss_weights)
 
         if predict_with is None:
             predict_with = self.student_names[0]
@@ -194,6 +252,12 @@ class MultiStudentDistill(BaseModel):
         # teacher norm layers in eval mode from the start, not only after the
         # runner's first model.train()
         self.train(self.training)
+        # checkpoints hold `<name>.<key>` whether or not a student is wrapped
+        # in its own DDP (MMSeparateDistributedDataParallel)
+        self._register_state_dict_hook(self._unwrapped_student_keys)
+        self._register_load_state_dict_pre_hook(
+            self._load_wrapped_student_keys, with_module=True)
+        self._apply_performance_options()
 
     # ------------------------------------------------------------------
     # construction helpers
@@ -217,24 +281,108 @@ class MultiStudentDistill(BaseModel):
         return cfg
 
     @staticmethod
-    def _build_loss(cfg: dict, tau: float) -> nn.Module:
+    def _build_loss(cfg: dict, tau: float, field: str) -> nn.Module:
         """Build a distillation loss, giving it ``tau`` if it takes one.
 
         Args:
             cfg (dict): Loss config (MMRazor ``MODELS``).
             tau (float): The algorithm's temperature.
+            field (str): The config path of ``cfg``, for error messages.
 
         Returns:
             nn.Module: The loss module.
+
+        Raises:
+            ValueError: If the loss rejects its arguments (e.g. an unknown
+                ``weighting``), naming ``field``.
         """
         cfg = dict(cfg)
         loss_cls = MODELS.get(cfg['type']) if isinstance(cfg['type'],
                                                          str) else cfg['type']
-        if loss_cls is not None and 'tau' not in cfg:
+        if loss_cls is None:
+            raise ValueError(f'`{field}.type`={cfg["type"]!r} is not a '
+                             'registered loss')
+        if 'tau' not in cfg:
             params = inspect.signature(loss_cls.__init__).parameters
             if 'tau' in params:
                 cfg['tau'] = tau
-        return MODELS.build(cfg)
+        elif cfg['tau'] != tau:
+            print_log(f'`{field}.tau`={cfg["tau"]} differs from '
+                      f'`model.tau`={tau}; the loss uses its own', 'current',
+                      level=30)
+        try:
+            return MODELS.build(cfg)
+        except (ValueError, TypeError) as err:
+            raise type(err)(f'`{field}`: {err}') from err
+
+    @staticmethod
+    def _check_performance_args(
+        memory_format: str, teacher_grad_mode: str,
+        torch_compile: Union[bool, dict]
+    ) -> Tuple[torch.memory_format, str, Optional[dict]]:
+        """Validate the speed options (they never change the math).
+
+        Args:
+            memory_format (str): ``model.memory_format``.
+            teacher_grad_mode (str): ``model.teacher_grad_mode``.
+            torch_compile (bool | dict): ``model.torch_compile``.
+
+        Returns:
+            Tuple[torch.memory_format, str, dict | None]: The torch memory
+            format, the teacher grad mode and the ``torch.compile`` keyword
+            arguments (None: no compilation).
+
+        Raises:
+            ValueError: For an unknown value, naming the config field.
+        """
+        if memory_format not in _MEMORY_FORMATS:
+            raise ValueError(f'`model.memory_format` must be one of '
+                             f'{tuple(_MEMORY_FORMATS)}, got '
+                             f'{memory_format!r}')
+        if teacher_grad_mode not in _TEACHER_GRAD_MODES:
+            raise ValueError(f'`model.teacher_grad_mode` must be one of '
+                             f'{_TEACHER_GRAD_MODES}, got '
+                             f'{teacher_grad_mode!r}')
+        if isinstance(torch_compile, bool):
+            compile_kwargs = {} if torch_compile else None
+        elif isinstance(torch_compile, dict):
+            compile_kwargs = dict(torch_compile)
+        else:
+            raise ValueError('`model.torch_compile` must be a bool or a dict '
+                             'of torch.compile keyword arguments, got '
+                             f'{type(torch_compile).__name__}')
+        return _MEMORY_FORMATS[memory_format], teacher_grad_mode, \
+            compile_kwargs
+
+    def _apply_performance_options(self) -> None:
+        """Put the teacher and the students in :attr:`memory_format` and
+        compile their forwards when :attr:`compile_kwargs` is not None."""
+        memory_format, compile_kwargs = self.memory_format, self.compile_kwargs
+        nets = [self.teacher] + [self._modules[n] for n in self.student_names]
+        if memory_format is torch.channels_last:
+            for net in nets:
+                # converts 4-D parameters and buffers in place of the module;
+                # init_weights() and load_state_dict() write into them and
+                # keep the layout
+                net.to(memory_format=torch.channels_last)
+        if compile_kwargs is not None:
+            for net in nets:
+                # compiles __call__; state_dict keys stay unchanged
+                net.compile(**compile_kwargs)
+
+    def _prepare_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The preprocessed inputs in ``memory_format`` (a no-op when they
+        already are, or are not 4-D).
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+
+        Returns:
+            Tensor: The same data in the algorithm's memory format.
+        """
+        if self.memory_format is torch.channels_last and inputs.dim() == 4:
+            return inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
 
     def _check_student_name(self, name: str) -> None:
         """Reject student names that cannot be child-module names.
@@ -283,8 +431,12 @@ class MultiStudentDistill(BaseModel):
             if bad:
                 raise ValueError(f'`student_loss_weights.{name}` may only set '
                                  f'{_WEIGHT_NAMES}, got {sorted(bad)}')
-            weights[name] = {k: float(own.get(k, defaults[k]))
-                             for k in _WEIGHT_NAMES}
+            weights[name] = {
+                k: check_loss_weight(
+                    own[k], f'model.student_loss_weights.{name}.{k}')
+                if k in own else defaults[k]
+                for k in _WEIGHT_NAMES
+            }
         return weights
 
     # ------------------------------------------------------------------
@@ -301,11 +453,50 @@ class MultiStudentDistill(BaseModel):
         """``module.module`` for a model wrapper (DDP), else ``module``."""
         return module.module if is_model_wrapper(module) else module
 
+    def _strip_wrapper(self, state: dict, prefix: str) -> None:
+        """Rename ``<prefix><name>.module.<key>`` to ``<prefix><name>.<key>``
+        in place (order and ``_metadata`` kept)."""
+        olds = [f'{prefix}{name}.module' for name in self.student_names]
+        news = [f'{prefix}{name}' for name in self.student_names]
+
+        def rename(key: str) -> str:
+            for old, new in zip(olds, news):
+                if key == old or key.startswith(old + '.'):
+                    return new + key[len(old):]
+            return key
+
+        items = [(rename(k), v) for k, v in state.items()]
+        if any(new != old for (new, _), old in zip(items, state)):
+            state.clear()
+            state.update(items)
+        meta = getattr(state, '_metadata', None)
+        if meta is not None and any(rename(k) != k for k in meta):
+            renamed = [(rename(k), v) for k, v in meta.items()]
+            meta.clear()
+            meta.update(renamed)
+
+    @staticmethod
+    def _unwrapped_student_keys(module: 'MultiStudentDistill', state: dict,
+                                prefix: str, local_metadata: dict) -> None:
+        """``state_dict`` hook: drop the ``.module`` of DDP-wrapped students,
+        so that a checkpoint of a distributed run has the keys of a
+        single-process run. MMEngine's loader unwraps wrappers before it
+        matches keys; with ``<name>.module.*`` keys a distributed
+        ``--resume`` would silently load no student weights."""
+        module._strip_wrapper(state, prefix)
+
+    @staticmethod
+    def _load_wrapped_student_keys(module: 'MultiStudentDistill', state: dict,
+                                   prefix: str, *args) -> None:
+        """``load_state_dict`` pre-hook: accept checkpoints written with
+        ``<name>.module.*`` keys (by a distributed run before the fix)."""
+        module._strip_wrapper(state, prefix)
+
     # ------------------------------------------------------------------
     # forward passes
     # ------------------------------------------------------------------
     def teacher_logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        """One teacher forward without gradients.
+        """One teacher forward without gradients (``teacher_grad_mode``).
 
         Args:
             inputs (Tensor): Preprocessed inputs.
@@ -313,6 +504,11 @@ class MultiStudentDistill(BaseModel):
         Returns:
             Tensor: Teacher logits, shape (B, C).
         """
+        if self.teacher_grad_mode == 'inference_mode':
+            with torch.inference_mode():
+                logits = _logits_of(self.teacher(inputs, mode='tensor'))
+            # (B, C) copy as a normal tensor: the losses save it for backward
+            return logits.clone()
         with torch.no_grad():
             return _logits_of(self.teacher(inputs, mode='tensor')).detach()
 
@@ -412,6 +608,7 @@ class MultiStudentDistill(BaseModel):
             Tuple[Tensor, Dict[str, Tensor]]: Teacher logits and each
             student's logits.
         """
+        inputs = self._prepare_inputs(inputs)
         teacher_logits = self.teacher_logits(inputs)
         logits = {name: self.student_logits(name, inputs)
                   for name in self.student_names}
@@ -465,6 +662,7 @@ class MultiStudentDistill(BaseModel):
         """
         data = self.data_preprocessor(data, True)
         inputs, data_samples = data['inputs'], data['data_samples']
+        inputs = self._prepare_inputs(inputs)
         separate = isinstance(optim_wrapper, OptimWrapperDict)
         if separate:
             missing = set(self.student_names) - set(optim_wrapper.keys())
@@ -487,6 +685,10 @@ class MultiStudentDistill(BaseModel):
             with wrapper.optim_context(self._modules[name]):
                 logits[name] = self.student_logits(name, inputs)
 
+        where = self._runner_position() if self.check_finite else {}
+        if self.check_finite:  # one sync: stop before NaN reaches weights
+            check_logits(dict(teacher=teacher_logits, **logits), **where)
+
         targets = self._targets(data_samples)
         log_vars: Dict[str, torch.Tensor] = {}
         stats: Dict[str, torch.Tensor] = {}
@@ -496,6 +698,8 @@ class MultiStudentDistill(BaseModel):
                                                    teacher_logits, targets)
             loss_i = terms['loss_ce'] + terms['loss_teacher'] + \
                 terms['loss_peer']
+            if self.check_finite:
+                check_finite_losses({f'{name}.loss': loss_i}, **where)
             if separate:
                 optim_wrapper[name].update_params(loss_i)
             total.append(loss_i)
@@ -508,6 +712,15 @@ class MultiStudentDistill(BaseModel):
         log_vars['loss'] = sum(t.detach() for t in total)
         log_vars.update({f'stats.{k}': v for k, v in stats.items()})
         return log_vars
+
+    @staticmethod
+    def _runner_position() -> Dict[str, Optional[int]]:
+        """The 1-based training iteration and epoch, from the runner's
+        ``MessageHub`` (None outside a runner), for error messages."""
+        hub = MessageHub.get_current_instance()
+        it, ep = hub.get_info('iter'), hub.get_info('epoch')
+        return dict(iteration=None if it is None else int(it) + 1,
+                    epoch=None if ep is None else int(ep) + 1)
 
     # ------------------------------------------------------------------
     # inference
@@ -556,6 +769,7 @@ class MultiStudentDistill(BaseModel):
             ``ensemble`` (``pred_score`` = mean of the students' softmax
             probabilities), then ``teacher`` if ``val_teacher``.
         """
+        inputs = self._prepare_inputs(inputs)
         probs = {name: F.softmax(self.student_logits(name, inputs).float(),
                                  dim=1)
                  for name in self.student_names}
@@ -588,6 +802,7 @@ class MultiStudentDistill(BaseModel):
         Returns:
             Dict[str, Tensor] | List[DataSample] | Tensor: By mode.
         """
+        inputs = self._prepare_inputs(inputs)
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'tensor':

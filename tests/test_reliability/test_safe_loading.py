@@ -1,0 +1,158 @@
+"""Teacher checkpoints (local or URL) and exported students load
+weights-only; a checkpoint whose pickle would run code is refused with a
+message naming the file, and its code never runs."""
+import functools
+import http.server
+import os
+import threading
+from typing import Iterator
+
+import mmrazor_udskd  # noqa: F401  isort:skip  (before mmrazor)
+import pytest
+import torch
+from mmrazor.registry import MODELS
+
+from mmrazor_udskd.compat import applied_patches
+from mmrazor_udskd.utils.checks import (UnsafeCheckpointError,
+                                        force_weights_only, load_weights_only)
+from ._common import assert_no_weights_only_override
+from ._udskd_tiny_models import tiny_pair
+
+
+class Hostile:
+    """A pickle that creates ``marker`` when it is loaded."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def _algorithm(**kwargs) -> dict:
+    cfg = dict(_scope_='mmrazor', type='MultiStudentDistill',
+               teacher=tiny_pair(width=8),
+               students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)))
+    cfg.update(kwargs)
+    return cfg
+
+
+def _teacher_state() -> dict:
+    torch.manual_seed(1)
+    teacher = MODELS.build(tiny_pair(width=8))
+    teacher.init_weights()
+    return teacher.state_dict()
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch) -> Iterator[tuple]:
+    """A folder served over http://127.0.0.1 and an empty torch hub cache;
+    yields ``(folder, base_url)``."""
+    folder = tmp_path / 'www'
+    folder.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_hostile_local_teacher_checkpoint_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': _teacher_state(),
+                'meta': Hostile(str(marker))}, path)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        MODELS.build(_algorithm(teacher_ckpt=str(path)))
+    msg = str(info.value)
+    assert 'model.teacher_ckpt' in msg and str(path) in msg
+    assert 'not a plain-weights checkpoint' in msg
+    assert 'io.open' in msg or 'builtins.open' in msg  # what it would run
+    assert not marker.exists()
+    assert_no_weights_only_override()
+
+
+def test_teacher_checkpoint_over_http_is_weights_only(served, tmp_path):
+    folder, url = served
+    marker = tmp_path / 'pwned'
+    good = _teacher_state()
+    torch.save({'state_dict': good, 'meta': {'epoch': 3}},
+               folder / 'teacher.pth')
+    torch.save({'state_dict': good, 'meta': Hostile(str(marker))},
+               folder / 'hostile.pth')
+    # MMEngine's http loader goes through torch.hub with
+    # weights_only=False; the teacher is loaded under force_weights_only
+    model = MODELS.build(_algorithm(teacher_ckpt=f'{url}/teacher.pth'))
+    for key, value in good.items():
+        assert torch.equal(model.teacher.state_dict()[key], value), key
+    with pytest.raises(UnsafeCheckpointError, match='hostile.pth'):
+        MODELS.build(_algorithm(teacher_ckpt=f'{url}/hostile.pth'))
+    assert not marker.exists()
+    assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ  # restored
+
+
+def test_exported_student_loads_weights_only(tmp_path):
+    """The export format of tools/model_converters/export_students.py loads
+    through mmpretrain.get_model weights-only; a hostile one is refused."""
+    from mmengine.config import Config
+    from mmpretrain import get_model
+    torch.manual_seed(2)
+    student = MODELS.build(tiny_pair())
+    student.init_weights()
+    path = tmp_path / 'r18.pth'
+    torch.save({'state_dict': student.state_dict(),
+                'meta': {'dataset_meta': {'classes': list('abcde')},
+                         'source': 'x.pth'}}, path)
+    cfg = tiny_pair()
+    cfg.pop('_scope_')
+    loaded = get_model(Config(dict(model=cfg)), pretrained=str(path))
+    for key, value in student.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    # our loader also names the file for an exported student
+    assert set(load_weights_only(str(path), 'students.r18')) == {
+        'state_dict', 'meta'}
+    marker = tmp_path / 'pwned'
+    torch.save({'state_dict': student.state_dict(),
+                'meta': Hostile(str(marker))}, path)
+    with pytest.raises(Exception, match='Weights only load failed'):
+        get_model(Config(dict(model=cfg)), pretrained=str(path))
+    with pytest.raises(UnsafeCheckpointError, match='r18.pth'):
+        load_weights_only(str(path), 'students.r18')
+    assert not marker.exists()
+
+
+def test_force_weights_only_overrides_explicit_false(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'x.pth'
+    torch.save({'x': Hostile(str(marker))}, path)
+    with force_weights_only(), pytest.raises(Exception,
+                                             match='Weights only'):
+        torch.load(path, weights_only=False)
+    assert not marker.exists()
+
+
+@pytest.mark.xfail(
+    'http_weights_only' not in applied_patches(), strict=True,
+    reason='MMEngine loads http(s) checkpoints (load_from=URL, '
+    'get_model(pretrained=URL), init_cfg) through '
+    'torch.hub.load_state_dict_from_url(weights_only=False); only the '
+    'teacher loader forces weights-only until a compat patch '
+    '"http_weights_only" wraps CheckpointLoader')
+def test_mmengine_http_loader_is_weights_only(served, tmp_path):
+    from mmengine.runner.checkpoint import CheckpointLoader
+    folder, url = served
+    marker = tmp_path / 'pwned'
+    torch.save({'state_dict': {}, 'meta': Hostile(str(marker))},
+               folder / 'm.pth')
+    try:
+        CheckpointLoader.load_checkpoint(f'{url}/m.pth', map_location='cpu')
+    except Exception:  # noqa: BLE001 - refusing is the expected outcome
+        pass
+    assert not marker.exists()
