@@ -1,0 +1,235 @@
+"""tools/run_ablation.py and tools/summarize_results.py: statistics against
+hand computation on synthetic work dirs, dry-run commands and resume-skip."""
+import importlib.util
+import json
+import math
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load(name: str):
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+summ = _load('summarize_results')
+abl = _load('run_ablation')
+
+#: last-epoch top-1 per (row, student) over seeds 0, 1, 2 (chosen by hand)
+TOP1 = {
+    ('kd', 'r18'): [40.0, 42.0, 44.0],
+    ('kd', 'mbv2'): [30.0, 31.0, 35.0],
+    ('udskd', 'r18'): [43.0, 44.0, 48.0],     # diffs 3, 2, 4
+    ('udskd', 'mbv2'): [29.0, 33.0, 36.0],    # diffs -1, 2, 1
+}
+
+
+def _write_run(work_dir: str, name: str, row: str, seed: int,
+               students: Dict[str, str], curves: Dict[str, List[float]],
+               rc: int = 0, timestamps: Optional[List[str]] = None,
+               wall: float = 100.0) -> None:
+    """A run dir as mmengine + run_ablation.py leave it: train and val
+    records in scalars.json, and ablation_run.json."""
+    wd = osp.join(work_dir, name)
+    for i, ts in enumerate(timestamps or ['20260101_000000']):
+        vis = osp.join(wd, ts, 'vis_data')
+        os.makedirs(vis)
+        with open(osp.join(vis, 'scalars.json'), 'w') as f:
+            for epoch in range(1, len(next(iter(curves.values()))) + 1):
+                f.write(json.dumps(dict(lr=0.1, loss=2.0, epoch=epoch,
+                                        iter=epoch * 10,
+                                        step=epoch * 10)) + '\n')
+                rec = dict(step=epoch, data_time=0.1, time=1.0)
+                for student, prefix in students.items():
+                    # an earlier (interrupted) attempt logs wrong values
+                    val = curves[student][epoch - 1] - (50 if i == 0 and len(
+                        timestamps or []) > 1 else 0)
+                    rec[f'{prefix}accuracy/top1'] = val
+                    rec[f'{prefix}accuracy/top5'] = val + 40.0
+                f.write(json.dumps(rec) + '\n')
+    with open(osp.join(wd, summ.RUN_INFO), 'w') as f:
+        json.dump(dict(name=name, row=row, seed=seed, students=students,
+                       command=f'python tools/train.py {name}',
+                       returncode=rc, wall_s=wall), f)
+
+
+@pytest.fixture()
+def synthetic(tmp_path) -> str:
+    wd = str(tmp_path / 'abl')
+    _write_run(wd, 'teacher', 'teacher', 0, {'teacher': ''},
+               {'teacher': [50.0, 60.0]}, wall=300.0)
+    for seed in range(3):
+        for student in ('r18', 'mbv2'):
+            last = TOP1[('kd', student)][seed]
+            _write_run(wd, f'kd-{student}/seed{seed}', 'kd', seed,
+                       {student: ''}, {student: [last - 10, last]},
+                       wall=100.0 + 10 * seed)
+        _write_run(
+            wd, f'udskd/seed{seed}', 'udskd', seed,
+            {'r18': 'r18/', 'mbv2': 'mbv2/'},
+            {s: [TOP1[('udskd', s)][seed] - 5, TOP1[('udskd', s)][seed]]
+             for s in ('r18', 'mbv2')},
+            timestamps=(['20260101_000000', '20260101_010000']
+                        if seed == 1 else None))
+    # a failed run is ignored
+    _write_run(wd, 'uncertainty/seed0', 'uncertainty', 0,
+               {'r18': 'r18/', 'mbv2': 'mbv2/'},
+               {'r18': [99.0, 99.0], 'mbv2': [99.0, 99.0]}, rc=1)
+    return wd
+
+
+def test_summary_matches_hand_computation(synthetic, tmp_path):
+    from scipy import stats
+    names = ['teacher', 'uncertainty/seed0'] + [
+        f'{r}/seed{s}' for s in range(3)
+        for r in ('kd-r18', 'kd-mbv2', 'udskd')]
+    out = str(tmp_path / 'out')
+    res = summ.summarize(synthetic, names, out_dir=out,
+                         hyper=dict(dataset='synthetic'))
+    rows = res['rows']
+    assert list(rows) == ['kd', 'udskd']   # failed 'uncertainty' dropped
+    kd, ud = rows['kd']['r18'], rows['udskd']['r18']
+    assert kd['top1'] == [40.0, 42.0, 44.0]
+    assert kd['top1_mean'] == pytest.approx(42.0)
+    assert kd['top1_std'] == pytest.approx(2.0)        # sqrt((4+0+4)/2)
+    assert kd['top5_mean'] == pytest.approx(82.0)
+    # the resumed seed-1 run: the later timestamp dir wins
+    assert ud['top1'] == [43.0, 44.0, 48.0]
+    assert ud['curve'] == pytest.approx([45.0 - 5, 45.0])
+    vs = ud['vs_kd']['top1']
+    assert vs['n'] == 3 and vs['gain'] == pytest.approx(3.0)
+    assert vs['gain_std'] == pytest.approx(1.0)
+    t_hand = 3.0 / (1.0 / math.sqrt(3))
+    p_hand = 2 * stats.t.sf(t_hand, df=2)
+    assert vs['t'] == pytest.approx(t_hand)
+    assert vs['p'] == pytest.approx(p_hand)
+    assert vs['p'] == pytest.approx(
+        stats.ttest_rel([43, 44, 48], [40, 42, 44]).pvalue)
+    mb = rows['udskd']['mbv2']['vs_kd']['top1']
+    diffs = np.array([-1.0, 2.0, 1.0])
+    assert mb['gain'] == pytest.approx(diffs.mean())
+    assert mb['gain_std'] == pytest.approx(diffs.std(ddof=1))
+    assert mb['p'] == pytest.approx(
+        stats.ttest_rel([29, 33, 36], [30, 31, 35]).pvalue)
+    assert res['wall']['kd']['mean'] == pytest.approx(110.0)
+    assert res['wall']['kd']['n'] == 6
+    assert res['teacher']['top1'] == 60.0
+    md = res['markdown']
+    assert '42.00 ± 2.00' in md and '+3.00 ± 1.00' in md
+    assert f'{p_hand:.3f} (3)' in md
+    assert 'python tools/train.py udskd/seed2' in md
+    for fname in ('results.md', 'results.json', 'val_top1_curves.png'):
+        assert osp.isfile(osp.join(out, fname))
+
+
+def test_paired_test_edge_cases():
+    one = summ.paired_test([1.0], [0.0])
+    assert one['n'] == 1 and math.isnan(one['p'])
+    const = summ.paired_test([2.0, 3.0], [1.0, 2.0])   # diffs do not vary
+    assert const['gain'] == 1.0 and math.isnan(const['p'])
+    assert summ.mean_std([])[2] == 0
+
+
+def _dry(tmp_path, *extra: str) -> dict:
+    data = tmp_path / 'data'
+    data.mkdir(exist_ok=True)
+    return abl.main(['--dataset', 'cifar10', '--data-root', str(data),
+                     '--work-dir', str(tmp_path / 'wd'), '--seeds', '0',
+                     '1', '--epochs', '2', '--teacher-epochs', '4',
+                     '--dry-run', '--cfg-options',
+                     'train_dataloader.batch_size=8', *extra])
+
+
+def test_dry_run_commands(tmp_path, capsys):
+    res = _dry(tmp_path)
+    assert res['runs'][0] == 'teacher'
+    assert len(res['runs']) == 1 + 2 * 6 and res['todo'] == res['runs']
+    assert 'summary' not in res
+    cmds = dict(zip(res['runs'], res['commands']))
+    wd = str(tmp_path / 'wd')
+    data = str(tmp_path / 'data')
+    t = cmds['teacher']
+    assert 'configs/baselines/resnet50_1xb64_cifar10.py' in t
+    assert 'train_cfg.max_epochs=4 param_scheduler.end=4 ' \
+           'param_scheduler.T_max=4' in t
+    assert f'data_root={data}' in t
+    kd = cmds['kd-mbv2/seed1']
+    assert 'configs/kd/kd_logits_resnet50_mobilenet-v2_1xb64_cifar10.py' in kd
+    assert 'randomness.seed=1' in kd and 'train_cfg.max_epochs=2' in kd
+    assert f'model.teacher_ckpt={wd}/teacher/epoch_4.pth' in kd
+    assert 'val_cfg.type=ValLoop' in kd
+    # the passthrough options come last, so they win
+    assert kd.endswith('train_dataloader.batch_size=8')
+    hard = cmds['hard-r18/seed0']
+    assert 'configs/baselines/resnet18_1xb64_cifar10.py' in hard
+    assert 'teacher_ckpt' not in hard
+    up = cmds['uncertainty/seed0']
+    assert '_no-peer_1xb64_cifar10.py' in up
+    assert 'model.val_teacher=False' in up
+    assert f'--work-dir {wd}/uncertainty/seed0' in up
+    assert 'no-uncertainty' not in ' '.join(res['runs'])
+    printed = capsys.readouterr().out
+    assert printed.count('\nrun  ') == 13 and 'teacher_confidence.py' in \
+        printed
+
+
+def test_rows_and_teacher_ckpt(tmp_path):
+    res = _dry(tmp_path, '--rows', 'no-uncertainty', '--teacher-ckpt',
+               '/x/t.pth')
+    assert res['runs'] == ['no-uncertainty/seed0', 'no-uncertainty/seed1']
+    assert '_no-uncertainty_1xb64_cifar10.py' in res['commands'][0]
+    assert 'model.teacher_ckpt=/x/t.pth' in res['commands'][0]
+
+
+def test_resume_skip(tmp_path, capsys):
+    wd = tmp_path / 'wd'
+    done = wd / 'kd-r18' / 'seed0'
+    done.mkdir(parents=True)
+    (done / summ.RUN_INFO).write_text(json.dumps(dict(returncode=0)))
+    failed = wd / 'hard-r18' / 'seed0'
+    failed.mkdir(parents=True)
+    (failed / summ.RUN_INFO).write_text(json.dumps(dict(returncode=1)))
+    partial = wd / 'udskd' / 'seed1'
+    partial.mkdir(parents=True)
+    (partial / 'last_checkpoint').write_text('epoch_1.pth')
+    res = _dry(tmp_path)
+    assert 'kd-r18/seed0' not in res['todo']
+    assert 'hard-r18/seed0' in res['todo']        # failed: run again
+    assert len(res['todo']) == len(res['runs']) - 1
+    cmds = dict(zip(res['runs'], res['commands']))
+    assert '--resume' in cmds['udskd/seed1']       # interrupted: resume
+    assert '--resume' not in cmds['udskd/seed0']
+    assert 'skip kd-r18/seed0' in capsys.readouterr().out
+
+
+def test_execute_records_and_locks(tmp_path, monkeypatch):
+    run = abl.Run('hard-r18/seed3', 'hard', 'configs/x.py',
+                  str(tmp_path / 'hard-r18' / 'seed3'), 3, {'r18': ''},
+                  ['randomness.seed=3'])
+    monkeypatch.setattr(abl.Run, 'command', lambda self, python=None: [
+        sys.executable, '-c', 'print("trained")'])
+    os.makedirs(run.work_dir)
+    lock = osp.join(run.work_dir, abl.LOCK)
+    open(lock, 'w').close()               # another instance trains it
+    assert abl.execute(run, 1) == -1
+    assert not summ.is_finished(run.work_dir)
+    os.remove(lock)
+    assert abl.execute(run, 1) == 0
+    assert summ.is_finished(run.work_dir) and not osp.exists(lock)
+    with open(osp.join(run.work_dir, summ.RUN_INFO)) as f:
+        info = json.load(f)
+    assert info['seed'] == 3 and info['cfg_options'] == ['randomness.seed=3']
+    assert info['wall_s'] >= 0 and 'print' in info['command']
+    with open(osp.join(run.work_dir, 'ablation_stdout.log')) as f:
+        assert 'trained' in f.read()

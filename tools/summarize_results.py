@@ -1,0 +1,473 @@
+"""Summarise the UDSKD ablation runs of ``tools/run_ablation.py``.
+
+Reads every run's validation records from mmengine's
+``<run work dir>/<timestamp>/vis_data/scalars.json`` and its
+``ablation_run.json`` (command, seed, wall-clock), and writes
+``results.md``, ``results.json``, ``val_top1_curves.png`` (per-epoch val top-1
+of each row, mean over seeds) and ``teacher_w_hist.png`` (the teacher's
+confidence-weight histogram, from ``teacher_confidence.py``).
+
+The number reported per run is its **last** epoch's val accuracy. Rows are
+compared with the built-in KD row by a paired t-test across seeds
+(``scipy.stats.ttest_rel``) on the seeds both rows finished.
+
+::
+
+    python tools/summarize_results.py WORK_DIR [--out-dir DIR]
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import os.path as osp
+import shutil
+from typing import Dict, List, Optional, Sequence, Tuple
+
+__all__ = [
+    'ROW_LABELS', 'STUDENTS', 'RUN_INFO', 'is_finished', 'read_val_records',
+    'run_metrics', 'mean_std', 'paired_test', 'collect', 'render_markdown',
+    'save_curves', 'summarize', 'main'
+]
+
+#: ablation rows in table order, with their labels
+ROW_LABELS: Dict[str, str] = {
+    'hard': 'hard labels only (CE)',
+    'kd': '+ KD (MMRazor built-in, α .3 β .7, τ 4)',
+    'uncertainty': '+ uncertainty weighting (UDSKD no-peer, γ = 0)',
+    'udskd': '+ peer learning (full UDSKD, α .4 β .4 γ .2)',
+    'no-uncertainty': 'UDSKD without uncertainty weighting (w = 1)',
+}
+#: the two students
+STUDENTS: Tuple[str, ...] = ('r18', 'mbv2')
+STUDENT_LABELS: Dict[str, str] = {'r18': 'ResNet-18', 'mbv2': 'MobileNetV2'}
+#: the per-run record written by run_ablation.py
+RUN_INFO = 'ablation_run.json'
+
+
+def is_finished(work_dir: str) -> bool:
+    """Whether a run finished: ``ablation_run.json`` with return code 0.
+
+    Args:
+        work_dir (str): The run's work dir.
+
+    Returns:
+        bool: True when the run need not be started again.
+    """
+    path = osp.join(work_dir, RUN_INFO)
+    if not osp.isfile(path):
+        return False
+    try:
+        with open(path) as f:
+            return json.load(f).get('returncode') == 0
+    except (OSError, ValueError):
+        return False
+
+
+def read_val_records(work_dir: str, key: str) -> Dict[int, Dict[str, float]]:
+    """Validation records of a run, by epoch, over all its timestamp dirs
+    (a resumed run writes a new one; later dirs win).
+
+    Args:
+        work_dir (str): The run's work dir.
+        key (str): A metric key that marks val records, e.g.
+            ``'r18/accuracy/top1'``.
+
+    Returns:
+        Dict[int, Dict[str, float]]: epoch (``step``) -> record.
+    """
+    records: Dict[int, Dict[str, float]] = {}
+    pattern = osp.join(work_dir, '*', 'vis_data', 'scalars.json')
+    for path in sorted(glob.glob(pattern)):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                rec = json.loads(line)
+                if key in rec and 'step' in rec:
+                    records[int(rec['step'])] = rec
+    return records
+
+
+def run_metrics(work_dir: str,
+                students: Dict[str, str]) -> Dict[str, Dict[str, object]]:
+    """Last-epoch top-1/top-5 and the top-1 curve of each student of a run.
+
+    Args:
+        work_dir (str): The run's work dir.
+        students (Dict[str, str]): Student -> metric prefix (``''`` for a
+            single-model config, ``'r18/'`` for UDSKD).
+
+    Returns:
+        Dict[str, Dict[str, object]]: Student -> ``top1``, ``top5``,
+        ``epochs`` and ``curve`` (top-1 per epoch); students without val
+        records are left out.
+    """
+    out: Dict[str, Dict[str, object]] = {}
+    for student, prefix in students.items():
+        key = f'{prefix}accuracy/top1'
+        recs = read_val_records(work_dir, key)
+        if not recs:
+            continue
+        epochs = sorted(recs)
+        last = recs[epochs[-1]]
+        out[student] = dict(
+            top1=float(last[key]),
+            top5=float(last.get(f'{prefix}accuracy/top5', float('nan'))),
+            epochs=epochs, curve=[float(recs[e][key]) for e in epochs])
+    return out
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float, int]:
+    """Mean, sample standard deviation (ddof 1; NaN for one value) and n.
+
+    Args:
+        values (Sequence[float]): The values.
+
+    Returns:
+        Tuple[float, float, int]: ``(mean, std, n)``.
+    """
+    n = len(values)
+    if n == 0:
+        return float('nan'), float('nan'), 0
+    mean = sum(values) / n
+    if n == 1:
+        return mean, float('nan'), 1
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var), n
+
+
+def paired_test(a: Sequence[float],
+                b: Sequence[float]) -> Dict[str, float]:
+    """Paired comparison of ``a`` against ``b`` (same seeds, same order).
+
+    Args:
+        a (Sequence[float]): The row's values.
+        b (Sequence[float]): The reference row's values.
+
+    Returns:
+        Dict[str, float]: ``gain`` (mean of a - b), ``gain_std``, ``n``,
+        ``t`` and ``p`` (two-sided ``scipy.stats.ttest_rel``; NaN when
+        n < 2, when the differences do not vary, or without scipy).
+    """
+    diffs = [x - y for x, y in zip(a, b)]
+    gain, gain_std, n = mean_std(diffs)
+    t = p = float('nan')
+    if n >= 2 and gain_std > 0:
+        try:
+            from scipy.stats import ttest_rel
+            res = ttest_rel(list(a), list(b))
+            t, p = float(res.statistic), float(res.pvalue)
+        except ImportError:  # pragma: no cover
+            pass
+    return dict(gain=gain, gain_std=gain_std, n=n, t=t, p=p)
+
+
+def _load_info(work_dir: str) -> Optional[Dict[str, object]]:
+    path = osp.join(work_dir, RUN_INFO)
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
+    """Gather metrics of the finished runs and the statistics per row.
+
+    Args:
+        work_dir (str): The ablation work dir (runs in ``work_dir/<name>``).
+        run_names (Sequence[str]): Run names, ``'teacher'``,
+            ``'<row>-<student>/seed<s>'`` or ``'<row>/seed<s>'``.
+
+    Returns:
+        Dict[str, object]: ``runs`` (per-run info and metrics), ``rows``
+        (per row and student: seeds, top-1/top-5 values and mean/std,
+        mean curve, paired test against ``kd``), ``teacher`` and
+        ``wall`` (per row: seconds per run).
+    """
+    runs: Dict[str, Dict[str, object]] = {}
+    for name in run_names:
+        wd = osp.join(work_dir, name)
+        info = _load_info(wd)
+        if info is None or info.get('returncode') != 0:
+            continue
+        info = dict(info)
+        info['metrics'] = run_metrics(wd, info['students'])
+        runs[name] = info
+
+    per: Dict[str, Dict[str, Dict[int, Dict[str, object]]]] = {}
+    wall: Dict[str, List[float]] = {}
+    teacher = None
+    for name, info in runs.items():
+        if info['row'] == 'teacher':
+            teacher = dict(info['metrics'].get('teacher', {}),
+                           wall_s=info['wall_s'], command=info['command'])
+            continue
+        wall.setdefault(info['row'], []).append(float(info['wall_s']))
+        for student, m in info['metrics'].items():
+            per.setdefault(info['row'], {}).setdefault(
+                student, {})[int(info['seed'])] = m
+
+    rows: Dict[str, Dict[str, object]] = {}
+    for row in [r for r in ROW_LABELS if r in per]:
+        rows[row] = {}
+        for student in STUDENTS:
+            by_seed = per[row].get(student, {})
+            seeds = sorted(by_seed)
+            top1 = [by_seed[s]['top1'] for s in seeds]
+            top5 = [by_seed[s]['top5'] for s in seeds]
+            entry: Dict[str, object] = dict(seeds=seeds, top1=top1, top5=top5)
+            entry['top1_mean'], entry['top1_std'], entry['n'] = mean_std(top1)
+            entry['top5_mean'], entry['top5_std'], _ = mean_std(top5)
+            curves = [by_seed[s]['curve'] for s in seeds]
+            if curves:
+                length = min(len(c) for c in curves)
+                entry['curve'] = [sum(c[i] for c in curves) / len(curves)
+                                  for i in range(length)]
+            kd = per.get('kd', {}).get(student, {})
+            common = [s for s in seeds if s in kd]
+            if row != 'kd' and common:
+                entry['vs_kd'] = dict(
+                    seeds=common,
+                    top1=paired_test([by_seed[s]['top1'] for s in common],
+                                     [kd[s]['top1'] for s in common]),
+                    top5=paired_test([by_seed[s]['top5'] for s in common],
+                                     [kd[s]['top5'] for s in common]))
+            rows[row][student] = entry
+    wall_stats = {row: dict(zip(('mean', 'std', 'n'), mean_std(v)))
+                  for row, v in wall.items()}
+    return dict(runs=runs, rows=rows, teacher=teacher, wall=wall_stats)
+
+
+def _fmt(mean: float, std: float, digits: int = 2) -> str:
+    if isinstance(mean, float) and math.isnan(mean):
+        return '—'
+    if isinstance(std, float) and math.isnan(std):
+        return f'{mean:.{digits}f}'
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def _fmt_p(p: float) -> str:
+    if math.isnan(p):
+        return 'n/a'
+    return f'{p:.3f}' if p >= 0.001 else f'{p:.1e}'
+
+
+def render_markdown(stats: Dict[str, object],
+                    hyper: Optional[Dict[str, object]] = None,
+                    confidence: Optional[Dict[str, object]] = None,
+                    plots: Optional[Dict[str, str]] = None) -> str:
+    """The results as Markdown.
+
+    Args:
+        stats (Dict[str, object]): From :func:`collect`.
+        hyper (Dict[str, object], optional): Protocol settings to list.
+        confidence (Dict[str, object], optional): ``teacher_confidence.py``'s
+            ``summary.json``.
+        plots (Dict[str, str], optional): Plot title -> file name.
+
+    Returns:
+        str: The Markdown text.
+    """
+    lines: List[str] = []
+    rows = stats['rows']
+    lines += ['### Top-1 / top-5 on the test split (%, last epoch, '
+              'mean ± std over seeds)', '',
+              '| row | ResNet-18 top-1 | ResNet-18 top-5 | MobileNetV2 top-1 '
+              '| MobileNetV2 top-5 | seeds (n) |',
+              '| --- | --- | --- | --- | --- | --- |']
+    for row, entry in rows.items():
+        cells = []
+        for student in STUDENTS:
+            e = entry.get(student, {})
+            cells += [_fmt(e.get('top1_mean', float('nan')),
+                           e.get('top1_std', float('nan'))),
+                      _fmt(e.get('top5_mean', float('nan')),
+                           e.get('top5_std', float('nan')))]
+        seeds = sorted({s for e in entry.values() for s in e['seeds']})
+        lines.append(f'| {ROW_LABELS[row]} | ' + ' | '.join(cells) +
+                     f' | {",".join(map(str, seeds))} ({len(seeds)}) |')
+    lines += ['', '### Gain over built-in KD (top-1, percentage points; '
+              'paired t-test across seeds, two-sided)', '',
+              '| row | ResNet-18 Δ top-1 | p (n) | MobileNetV2 Δ top-1 '
+              '| p (n) |', '| --- | --- | --- | --- | --- |']
+    for row, entry in rows.items():
+        if row == 'kd':
+            continue
+        cells = []
+        for student in STUDENTS:
+            vs = entry.get(student, {}).get('vs_kd')
+            if vs is None:
+                cells += ['—', '—']
+                continue
+            t = vs['top1']
+            sign = '+' if t['gain'] >= 0 else ''
+            cells += [f"{sign}{_fmt(t['gain'], t['gain_std'])}",
+                      f"{_fmt_p(t['p'])} ({t['n']})"]
+        lines.append(f'| {ROW_LABELS[row]} | ' + ' | '.join(cells) + ' |')
+    lines += ['', '### Wall-clock per run', '',
+              '| row | seconds per run (mean ± std) | runs |',
+              '| --- | --- | --- |']
+    for row in rows:
+        w = stats['wall'].get(row)
+        if w:
+            what = ' (one student per run)' if row in ('hard', 'kd') else \
+                ' (both students in one run)'
+            lines.append(f"| {ROW_LABELS[row]}{what} | "
+                         f"{_fmt(w['mean'], w['std'], 0)} | {w['n']} |")
+    teacher = stats.get('teacher')
+    if teacher:
+        lines.append(f"| teacher training | {teacher['wall_s']:.0f} | 1 |")
+    lines += ['', '### Teacher (ResNet-50)', '']
+    if teacher and 'top1' in teacher:
+        lines.append(f"* test top-1 {teacher['top1']:.2f}%, top-5 "
+                     f"{teacher['top5']:.2f}% (after epoch "
+                     f"{teacher['epochs'][-1]})")
+    if confidence:
+        c = confidence
+        lines += [
+            f"* confidence on the test split ({c['num_samples']} images, "
+            f"C = {c['num_classes']}, log C = {c['log_num_classes']:.3f}): "
+            f"mean w = {c['weight_mean']:.3f}; mean H at T = 1: "
+            f"{c['entropy_t1']:.3f} nats; mean H at T = τ = {c['tau']:g}: "
+            f"{c['entropy_tau']:.3f} nats; share with w < 0.5: "
+            f"{100 * c['uncertain_ratio']:.1f}%"]
+    if plots:
+        lines += ['', '### Plots', '']
+        lines += [f'![{title}]({fname})' for title, fname in plots.items()]
+    if hyper:
+        lines += ['', '### Protocol', '', '```json',
+                  json.dumps(hyper, indent=2, default=str), '```']
+    lines += ['', '### Commands (as run, from each ablation_run.json)', '',
+              '```bash']
+    for name, info in stats['runs'].items():
+        lines.append(f"# {name} ({info['wall_s']:.0f} s)")
+        lines.append(info['command'])
+    lines += ['```', '']
+    return '\n'.join(lines)
+
+
+def save_curves(stats: Dict[str, object], path: str,
+                title: str = '') -> Optional[str]:
+    """Per-epoch val top-1 of every row (mean over seeds), one panel per
+    student.
+
+    Args:
+        stats (Dict[str, object]): From :func:`collect`.
+        path (str): The PNG to write.
+        title (str): Figure title. Defaults to ''.
+
+    Returns:
+        str, optional: ``path``, or None when there is nothing to plot.
+    """
+    if not stats['rows']:
+        return None
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, len(STUDENTS), figsize=(11, 4), sharey=True)
+    for ax, student in zip(axes, STUDENTS):
+        for row, entry in stats['rows'].items():
+            curve = entry.get(student, {}).get('curve')
+            if curve:
+                ax.plot(range(1, len(curve) + 1), curve, marker='o',
+                        label=f"{row} (n={entry[student]['n']})")
+        ax.set_title(STUDENT_LABELS[student])
+        ax.set_xlabel('epoch')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel('val top-1 (%), mean over seeds')
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def summarize(work_dir: str, run_names: Sequence[str],
+              out_dir: Optional[str] = None,
+              hyper: Optional[Dict[str, object]] = None,
+              conf_dir: Optional[str] = None,
+              plots: bool = True) -> Dict[str, object]:
+    """Collect, print and write the results.
+
+    Args:
+        work_dir (str): The ablation work dir.
+        run_names (Sequence[str]): The runs (see :func:`collect`).
+        out_dir (str, optional): Output folder. Defaults to ``work_dir``.
+        hyper (Dict[str, object], optional): Protocol settings to record.
+        conf_dir (str, optional): ``teacher_confidence.py``'s output dir.
+            Defaults to ``work_dir/teacher_confidence``.
+        plots (bool): Write the PNGs. Defaults to True.
+
+    Returns:
+        Dict[str, object]: :func:`collect`'s statistics plus ``markdown``
+        and ``confidence``.
+    """
+    out_dir = out_dir or work_dir
+    os.makedirs(out_dir, exist_ok=True)
+    conf_dir = conf_dir or osp.join(work_dir, 'teacher_confidence')
+    stats = collect(work_dir, run_names)
+    confidence = None
+    conf_json = osp.join(conf_dir, 'summary.json')
+    if osp.isfile(conf_json):
+        with open(conf_json) as f:
+            confidence = json.load(f)
+    figures: Dict[str, str] = {}
+    if plots:
+        dataset = (hyper or {}).get('dataset', '')
+        if save_curves(stats, osp.join(out_dir, 'val_top1_curves.png'),
+                       f'{dataset} val top-1 per epoch'.strip()):
+            figures['per-epoch val top-1, mean over seeds'] = \
+                'val_top1_curves.png'
+        hist = osp.join(conf_dir, 'confidence_hist.png')
+        if osp.isfile(hist):
+            dst = osp.join(out_dir, 'teacher_w_hist.png')
+            if osp.abspath(hist) != osp.abspath(dst):
+                shutil.copyfile(hist, dst)
+            figures["teacher's confidence weight w"] = 'teacher_w_hist.png'
+    text = render_markdown(stats, hyper, confidence, figures)
+    with open(osp.join(out_dir, 'results.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(out_dir, 'results.json'), 'w') as f:
+        json.dump(dict(rows=stats['rows'], teacher=stats['teacher'],
+                       wall=stats['wall'], confidence=confidence,
+                       hyper=hyper,
+                       runs={k: {kk: vv for kk, vv in v.items()}
+                             for k, v in stats['runs'].items()}),
+                  f, indent=2, default=str)
+    print(text)
+    stats['markdown'] = text
+    stats['confidence'] = confidence
+    return stats
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
+    """Summarise every run found under a work dir.
+
+    Args:
+        argv (Sequence[str], optional): Command line. Defaults to None.
+
+    Returns:
+        Dict[str, object]: See :func:`summarize`.
+    """
+    p = argparse.ArgumentParser(description='Summarise ablation runs')
+    p.add_argument('work_dir')
+    p.add_argument('--out-dir', default=None)
+    args = p.parse_args(argv)
+    names = sorted(
+        osp.relpath(osp.dirname(path), args.work_dir)
+        for path in glob.glob(osp.join(args.work_dir, '**', RUN_INFO),
+                              recursive=True))
+    return summarize(args.work_dir, names, out_dir=args.out_dir)
+
+
+if __name__ == '__main__':
+    main()
