@@ -1,0 +1,134 @@
+"""tools/run_demo.py and configs/demo/: the offline digits demo."""
+import glob
+import importlib.util
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO_ROOT, 'tools', 'run_demo.py')
+ROW_LABELS = ('hard-label', 'built-in KD (MMRazor)', 'dual-student (ours)')
+
+
+def _load_demo():
+    spec = importlib.util.spec_from_file_location('run_demo', DEMO)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo = _load_demo()
+
+
+def _parse_table(text: str) -> dict:
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if len(cells) == 3 and cells[0] in ROW_LABELS:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_demo_configs_parse():
+    from mmengine.config import Config
+    configs = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'demo',
+                                        '*.py')))
+    names = {osp.basename(c) for c in configs}
+    assert {stage.config for stage in demo.STAGES} <= names
+    for path in configs:
+        cfg = Config.fromfile(path)
+        assert cfg.train_dataloader.dataset.type == 'DigitsDataset'
+        assert cfg.train_cfg.max_epochs == cfg.param_scheduler[1].end
+        assert cfg.default_hooks.checkpoint.save_optimizer is False
+    kd = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'demo',
+                 'kd_logits_resnet50_resnet18_1xb64_digits.py'))
+    assert kd.model.type == 'SingleTeacherDistill'
+    assert kd.model.architecture.head.loss.loss_weight == 0.3  # alpha
+    loss_kl = kd.model.distiller.distill_losses.loss_kl
+    assert (loss_kl.loss_weight, loss_kl.tau) == (0.7, 4)  # beta, tau
+    hard = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'demo', 'resnet18_1xb64_digits.py'))
+    assert hard.model.head.loss.loss_weight == 1.0  # alpha = 1
+    ours = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'demo',
+                 'udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_'
+                 'digits.py'))
+    assert ours.model.type == 'MultiStudentDistill'
+    assert set(ours.model.students) == {'r18', 'mbv2'}
+    assert ours.model.teacher.backbone.depth == 50
+
+
+def test_epoch_options():
+    assert demo.epoch_options(6) == [
+        'train_cfg.max_epochs=6', 'param_scheduler.1.end=6'
+    ]
+    # one epoch: only the warm-up runs, the cosine part would start later
+    assert 'param_scheduler.1.end=2' in demo.epoch_options(1)
+
+
+def test_read_final_metrics_and_checkpoint(tmp_path):
+    run = tmp_path / '20240101_000000' / 'vis_data'
+    run.mkdir(parents=True)
+    records = [
+        {'lr': 0.1, 'loss': 2.0, 'epoch': 1, 'step': 10},
+        {'accuracy/top1': 50.0, 'step': 1},
+        {'lr': 0.05, 'loss': 1.0, 'epoch': 2, 'step': 20},
+        {'accuracy/top1': 75.5, 'teacher.accuracy/top1': 90.0, 'step': 2},
+    ]
+    (run / 'scalars.json').write_text(
+        '\n'.join(json.dumps(r) for r in records) + '\n')
+    final = demo.read_final_metrics(str(tmp_path))
+    assert final['accuracy/top1'] == 75.5
+    assert demo.read_final_metrics(str(tmp_path / 'nothing')) == {}
+    with pytest.raises(FileNotFoundError):
+        demo.find_checkpoint(str(tmp_path))
+    for epoch in (2, 10):
+        (tmp_path / f'epoch_{epoch}.pth').write_bytes(b'')
+    assert demo.find_checkpoint(str(tmp_path)).endswith('epoch_10.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_2.pth'))
+    assert demo.find_checkpoint(str(tmp_path)).endswith('epoch_2.pth')
+
+
+def test_format_results_missing_values():
+    text = demo.format_results({'teacher': 97.0, 'hard/r18': 95.25},
+                               {'teacher_r50': 12.0}, 6, 8, False,
+                               notes=['stage 4 skipped'])
+    rows = _parse_table(text)
+    assert rows['hard-label'] == ['95.25', 'n/a']
+    assert rows['dual-student (ours)'] == ['n/a', 'n/a']
+    assert 'Teacher ResNet-50 top-1: 97.00' in text
+    assert 'Note: stage 4 skipped' in text
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path):
+    """All four stages on a 160-image subset, one epoch each."""
+    work = tmp_path / 'demo'
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    env.setdefault('OMP_NUM_THREADS', '2')
+    proc = subprocess.run(
+        [sys.executable, DEMO, '--quick', '--epochs', '1',
+         '--teacher-epochs', '1', '--work-dir', str(work)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    rows = _parse_table(proc.stdout)
+    assert set(rows) == set(ROW_LABELS), proc.stdout[-2000:]
+    for label, values in rows.items():
+        for value in values:
+            assert re.fullmatch(r'\d+\.\d\d', value), (label, value)
+            assert 0.0 <= float(value) <= 100.0
+    teacher = re.search(r'Teacher ResNet-50 top-1: (\d+\.\d\d)', proc.stdout)
+    assert teacher and 0.0 <= float(teacher.group(1)) <= 100.0
+    results = work / 'results.md'
+    assert results.is_file()
+    assert _parse_table(results.read_text()) == rows
+    assert str(work) in proc.stdout
+    for stage in demo.STAGES:
+        assert (work / stage.name / 'train.log').is_file()
+    assert demo.find_checkpoint(str(work / 'teacher_r50'))
