@@ -3,7 +3,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Callable, List
+from typing import Callable, Iterator, List
 
 import pytest
 
@@ -77,3 +77,23 @@ def train_cli() -> Callable[..., subprocess.CompletedProcess]:
         return proc
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def _restore_mmengine_globals() -> Iterator[None]:
+    """Restore MMEngine's current ``DefaultScope`` and ``MessageHub`` after
+    every test.
+
+    A ``Runner`` built in a test makes its scope (``mmpretrain``) and its
+    message hub the current instances; later tests would then resolve
+    unscoped registry types (our losses in mmrazor's registry) in the wrong
+    scope and read a stale iteration.
+    """
+    from mmengine.logging import MessageHub
+    from mmengine.registry import DefaultScope
+    saved = {cls: dict(cls._instance_dict) for cls in (DefaultScope,
+                                                       MessageHub)}
+    yield
+    for cls, instances in saved.items():
+        cls._instance_dict.clear()
+        cls._instance_dict.update(instances)
