@@ -41,7 +41,14 @@ Usage::
     python tools/benchmark_throughput.py [--batch-size 16] [--resolution 224]
         [--device cpu|cuda] [--amp none|fp16|bf16] [--channels-last]
         [--compile] [--repeats 5] [--warmup 1] [--threads 2]
-        [--dual-options key=value ...] [--no-val] [--json out.json]
+        [--dual-options key=value ...] [--malloc retain|default] [--no-val]
+        [--json out.json]
+
+``--malloc retain`` (the default) applies on the CPU what training does
+through ``CPUMallocHook`` in the configs' runtime: glibc keeps freed memory
+for reuse instead of page-faulting every step's activations in again
+(``mmrazor_udskd.utils.malloc``); ``--malloc default`` leaves the
+allocator as it is, to measure that cost.
 """
 import argparse
 import contextlib
@@ -75,6 +82,7 @@ from mmrazor.registry import MODELS  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mmrazor_udskd.utils import enable_amp  # noqa: E402
+from mmrazor_udskd.utils.malloc import retain_freed_memory  # noqa: E402
 
 __all__ = [
     'CONFIGS', 'Case', 'MemoryProbe', 'build_from_config', 'make_batch',
@@ -749,6 +757,8 @@ def to_markdown(result: Dict[str, Any]) -> str:
         f"{meta['threads']} threads, batch {meta['batch_size']}, "
         f"{meta['resolution']}x{meta['resolution']}, amp {meta['amp']}, "
         f"channels_last {meta['channels_last']}, compile {meta['compile']}, "
+        f"malloc {meta.get('malloc', 'default')}"
+        f"{' (retained)' if meta.get('malloc_retained') else ''}, "
         f"{meta['repeats']} interleaved rounds after {meta['warmup']} "
         f"warm-up; load average {meta['load_before'][0]:.2f} before, "
         f"{meta['load_after'][0]:.2f} after", '',
@@ -853,6 +863,8 @@ def run_benchmark(args: argparse.Namespace,
                          'benchmark CPU AMP on a machine without one')
     if args.threads:
         torch.set_num_threads(args.threads)
+    malloc_retained = (device.type == 'cpu' and args.malloc == 'retain'
+                       and retain_freed_memory())
     # the newest MMLogger is mmengine's 'current' one: keep init_weights()
     # and friends at warnings
     MMLogger.get_instance('benchmark_throughput', log_level='WARNING')
@@ -900,6 +912,8 @@ def run_benchmark(args: argparse.Namespace,
         load_before=list(load_before),
         load_after=list(os.getloadavg()),
         configs=dict(CONFIGS),
+        malloc=args.malloc,
+        malloc_retained=bool(malloc_retained),
         memory_method=('torch.cuda.max_memory_allocated' if device.type ==
                        'cuda' else 'RSS high-water mark (clear_refs)'))
     return dict(meta=meta, **summary)
@@ -937,6 +951,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--dual-options', nargs='+', action=DictAction, default={},
         help='extra model fields of the dual run, e.g. '
         'teacher_grad_mode=inference_mode check_finite=False')
+    parser.add_argument(
+        '--malloc', default='retain', choices=['retain', 'default'],
+        help='CPU only: retain = glibc keeps freed memory (what '
+        'CPUMallocHook does in training); default = leave it as it is')
     parser.add_argument('--json', help='write the result here')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress lines')

@@ -153,6 +153,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='class-balanced train subset (images per class)')
     p.add_argument('--test-per-class', type=int, default=None,
                    help='class-balanced test/val subset (images per class)')
+    p.add_argument('--resize', type=int, default=None,
+                   help='downsample every image of the data the tool builds '
+                   'to RESIZE x RESIZE (box filter; e.g. 32 for a CPU-scale '
+                   'Tiny-ImageNet); the train RandomCrop follows (crop '
+                   'RESIZE, padding RESIZE/8)')
     p.add_argument('--work-dir', default=None,
                    help='default: work_dirs/ablation/<dataset>')
     p.add_argument('--rows', nargs='+', choices=ROWS,
@@ -193,7 +198,7 @@ def prepare_data(args: argparse.Namespace, work_dir: str,
         str: The data root.
     """
     info = DATASETS[args.dataset]
-    subset = args.train_per_class or args.test_per_class
+    subset = args.train_per_class or args.test_per_class or args.resize
     if not subset and args.data_root and (dry_run or
                                           args.dataset != 'tiny100'):
         return args.data_root
@@ -218,6 +223,8 @@ def prepare_data(args: argparse.Namespace, work_dir: str,
         # one subset per work dir: refuse to mix subsets of other sizes
         sizes = dict(source=root, train_per_class=args.train_per_class,
                      test_per_class=args.test_per_class)
+        if args.resize:
+            sizes['resize'] = args.resize
         stamp = osp.join(out, 'subset.json')
         if osp.isfile(stamp):
             with open(stamp) as f:
@@ -228,9 +235,9 @@ def prepare_data(args: argparse.Namespace, work_dir: str,
         with open(stamp, 'w') as f:
             json.dump(sizes, f)
         make_subset(root, 'train', args.train_per_class or 10**9, out,
-                    classes=classes)
+                    classes=classes, resize=args.resize)
         make_subset(root, info['test_split'], args.test_per_class or 10**9,
-                    out, classes=classes)
+                    out, classes=classes, resize=args.resize)
     if args.dataset == 'tiny100' and not osp.isfile(
             osp.join(out, 'meta100', 'val.txt')):
         subprocess.run([sys.executable,
@@ -263,6 +270,12 @@ def common_options(args: argparse.Namespace, data_root: str, epochs: int,
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [f'{loader}.num_workers=0',
                  f'{loader}.persistent_workers=False']
+    if getattr(args, 'resize', None):
+        # pipeline[1] is the RandomCrop(crop_size, padding) of every
+        # CIFAR-10 / Tiny-ImageNet config here
+        crop = 'train_dataloader.dataset.pipeline.1'
+        opts += [f'{crop}.crop_size={args.resize}',
+                 f'{crop}.padding={max(1, args.resize // 8)}']
     return opts + list(args.cfg_options)
 
 
@@ -492,7 +505,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     hyper = dict(dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
                  teacher_epochs=args.teacher_epochs or args.epochs,
                  teacher_ckpt=ckpt, train_per_class=args.train_per_class,
-                 test_per_class=args.test_per_class, data_root=data_root,
+                 test_per_class=args.test_per_class, resize=args.resize,
+                 data_root=data_root,
                  cfg_options=args.cfg_options,
                  teacher_cfg_options=args.teacher_cfg_options,
                  val_teacher=args.val_teacher, rows=args.rows,

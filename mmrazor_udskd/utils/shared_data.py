@@ -77,8 +77,9 @@ def extract_dataset(name: str) -> Optional[str]:
 
 def make_subset(root: str, split: str, per_class: int, out: str,
                 classes: Optional[List[str]] = None,
-                offset: int = 0) -> str:
-    """Build a class-balanced subset as a symlink tree ``out/split/<cls>/``.
+                offset: int = 0, resize: Optional[int] = None) -> str:
+    """Build a class-balanced subset as a symlink tree ``out/split/<cls>/``
+    (or, with ``resize``, a tree of downsampled copies).
 
     Args:
         root (str): Extracted data set root (``root/split/<cls>/*``).
@@ -91,6 +92,10 @@ def make_subset(root: str, split: str, per_class: int, out: str,
         offset (int): Skip this many images per class first, so disjoint
             subsets (e.g. a held-out val split of train) can be made.
             Defaults to 0.
+        resize (int, optional): Write each image downsampled to
+            ``resize x resize`` (PIL box filter, the averaging used for
+            Downsampled ImageNet; RGB; same file name and format, JPEG at
+            quality 95) instead of linking it. Defaults to None (links).
 
     Returns:
         str: ``out``.
@@ -103,6 +108,28 @@ def make_subset(root: str, split: str, per_class: int, out: str,
         os.makedirs(dst, exist_ok=True)
         for fname in files[offset:offset + per_class]:
             link = osp.join(dst, fname)
-            if not osp.lexists(link):
+            if osp.lexists(link):
+                continue
+            if resize is None:
                 os.symlink(osp.join(src_split, cls, fname), link)
+            else:
+                _write_resized(osp.join(src_split, cls, fname), link, resize)
     return out
+
+
+def _write_resized(src: str, dst: str, size: int) -> None:
+    """Downsample one image to ``size x size`` (box filter) and write it
+    atomically (a partial file never keeps the name).
+
+    Args:
+        src (str): Source image.
+        dst (str): Destination (its extension picks the format).
+        size (int): Output height and width.
+    """
+    from PIL import Image
+    with Image.open(src) as img:
+        small = img.convert('RGB').resize((size, size), Image.Resampling.BOX)
+    fmt = Image.registered_extensions().get(osp.splitext(dst)[1].lower())
+    tmp = f'{dst}.tmp{os.getpid()}'
+    small.save(tmp, format=fmt, **({'quality': 95} if fmt == 'JPEG' else {}))
+    os.replace(tmp, dst)

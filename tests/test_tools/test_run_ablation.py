@@ -233,3 +233,56 @@ def test_execute_records_and_locks(tmp_path, monkeypatch):
     assert info['wall_s'] >= 0 and 'print' in info['command']
     with open(osp.join(run.work_dir, 'ablation_stdout.log')) as f:
         assert 'trained' in f.read()
+
+
+def test_resize_dry_run_sets_train_crop(tmp_path):
+    res = _dry(tmp_path, '--resize', '32', '--dataset', 'tiny100')
+    for cmd in res['commands']:
+        assert 'train_dataloader.dataset.pipeline.1.crop_size=32 ' \
+               'train_dataloader.dataset.pipeline.1.padding=4' in cmd
+
+
+@pytest.mark.parametrize('dataset', ['cifar10', 'tiny100', 'tiny200'])
+def test_resize_pipeline_index_is_the_random_crop(dataset):
+    """--resize addresses `pipeline.1` of every config the tool runs."""
+    from mmengine.config import Config
+    res = abl.main(['--dataset', dataset, '--data-root', '/nowhere',
+                    '--work-dir', '/tmp/unused_wd', '--dry-run', '--resize',
+                    '32', '--seeds', '0', '--rows', *abl.ROWS])
+    configs = {c.split()[2] for c in res['commands']}
+    assert len(configs) == 1 + 2 + 2 + 3
+    for path in configs:
+        cfg = Config.fromfile(osp.join(REPO, path))
+        crop = cfg.train_dataloader.dataset.pipeline[1]
+        assert crop['type'] == 'RandomCrop', (path, crop)
+        assert {'crop_size', 'padding'} <= set(crop), (path, crop)
+
+
+def test_make_subset_resize(tmp_path):
+    from PIL import Image
+
+    from mmrazor_udskd.utils import make_subset
+    src = tmp_path / 'src' / 'train'
+    for cls in ('a', 'b'):
+        (src / cls).mkdir(parents=True)
+        for i in range(3):
+            # a 64x64 image of 2x2-pixel tiles: each box averages to v
+            v = 60 + i * 40
+            arr = np.full((64, 64, 3), v, np.uint8)
+            arr[::2, ::2] = v + 20
+            arr[1::2, 1::2] = v - 20
+            Image.fromarray(arr).save(src / cls / f'{i}.png')
+    out = tmp_path / 'out'
+    make_subset(str(tmp_path / 'src'), 'train', 2, str(out), resize=32)
+    files = sorted(p.relative_to(out).as_posix()
+                   for p in out.rglob('*') if p.is_file())
+    assert files == ['train/a/0.png', 'train/a/1.png', 'train/b/0.png',
+                     'train/b/1.png']
+    for name in files:
+        path = out / name
+        assert not path.is_symlink()
+        with Image.open(path) as img:
+            assert img.size == (32, 32) and img.mode == 'RGB'
+            small = np.asarray(img)
+        i = int(path.stem)
+        assert np.all(small == 60 + i * 40), (name, np.unique(small))

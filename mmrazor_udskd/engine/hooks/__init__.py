@@ -1,5 +1,5 @@
 """Hooks."""
-from .ema_teacher_hook import *  # noqa: F401,F403
+from .cpu_malloc_hook import *  # noqa: F401,F403
 from .data_sanity_hook import *  # noqa: F401,F403
 from .epoch_seed_hook import *  # noqa: F401,F403
 from .sync_log_vars_hook import *  # noqa: F401,F403
