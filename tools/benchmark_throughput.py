@@ -383,7 +383,11 @@ def build_from_config(
             model_cfg['memory_format'] = 'channels_last'
         if compile_:
             model_cfg['torch_compile'] = True
-        model_cfg.update(model_options or {})
+        # dotted keys reach nested fields, as --cfg-options does, e.g.
+        # students.mbv2.backbone.with_cp=True
+        cfg.merge_from_dict({f'model.{k}': v
+                             for k, v in (model_options or {}).items()})
+        model_cfg = cfg.model
     torch.manual_seed(seed)
     model = MODELS.build(model_cfg)
     model.init_weights()
@@ -722,6 +726,11 @@ def summarize(times: Dict[str, List[float]],
             cases['kd_r18']['est_run_peak_mib'])
         ratios['memory_target_met'] = bool(
             ratios['est_run_peak_dual_over_kd_r18'] <= 1.3)
+        if cases['kd_mbv2']['est_run_peak_mib'] is not None:
+            # against the single-student KD run of the hungrier student
+            ratios['est_run_peak_dual_over_kd_mbv2'] = _ratio(
+                cases['dual']['est_run_peak_mib'],
+                cases['kd_mbv2']['est_run_peak_mib'])
     if 'val_dual' in med:
         ratios['val_dual_over_val_kd'] = _ratio(med['val_dual'],
                                                 med['val_kd'])
@@ -822,6 +831,10 @@ def to_markdown(result: Dict[str, Any]) -> str:
             f"{_fmt(r['est_run_peak_dual_over_kd_r18'], 2)} "
             f"({'met' if r['memory_target_met'] else 'NOT met'}) | | |",
         ]
+        if 'est_run_peak_dual_over_kd_mbv2' in r:
+            lines.append(
+                f"| static + peak rise, dual / KD-MBv2 | "
+                f"{_fmt(r['est_run_peak_dual_over_kd_mbv2'], 2)} | | |")
     if 'val_dual_over_val_kd' in r:
         lines += [
             f"| val: predict_all (+teacher) / KD val (student + teacher) | "
