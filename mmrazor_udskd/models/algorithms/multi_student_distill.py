@@ -50,6 +50,7 @@ _MEMORY_FORMATS = {'contiguous_format': torch.contiguous_format,
                    'channels_last': torch.channels_last}
 #: accepted ``teacher_grad_mode`` values
 _TEACHER_GRAD_MODES = ('no_grad', 'inference_mode')
+_PEER_MODES = ('parallel', 'sequential')
 
 
 def _logits_of(output: Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -66,6 +67,49 @@ def _logits_of(output: Union[torch.Tensor, Sequence[torch.Tensor]]
     if isinstance(output, (tuple, list)):
         output = output[-1]
     return output
+
+
+def _norm_stats(module: nn.Module) -> List[torch.Tensor]:
+    """The running-statistics buffers of every BatchNorm in ``module``.
+
+    Args:
+        module (nn.Module): A network.
+
+    Returns:
+        List[Tensor]: ``running_mean``, ``running_var`` and
+        ``num_batches_tracked`` of each tracking BatchNorm, in module order.
+    """
+    return [buf for m in module.modules()
+            if isinstance(m, _BatchNorm) and m.track_running_stats
+            for buf in (m.running_mean, m.running_var, m.num_batches_tracked)
+            if buf is not None]
+
+
+def _rng_state(device: torch.device) -> Tuple[torch.Tensor, ...]:
+    """The generator states a forward on ``device`` may draw from.
+
+    Args:
+        device (torch.device): The inputs' device.
+
+    Returns:
+        Tuple[Tensor, ...]: The CPU state and, on CUDA, the device's.
+    """
+    if device.type == 'cuda':
+        return torch.get_rng_state(), torch.cuda.get_rng_state(device)
+    return (torch.get_rng_state(), )
+
+
+def _set_rng_state(device: torch.device,
+                   state: Tuple[torch.Tensor, ...]) -> None:
+    """Restore what :func:`_rng_state` returned.
+
+    Args:
+        device (torch.device): The inputs' device.
+        state (Tuple[Tensor, ...]): The saved states.
+    """
+    torch.set_rng_state(state[0])
+    if device.type == 'cuda':
+        torch.cuda.set_rng_state(state[1], device)
 
 
 @MODELS.register_module()
@@ -146,6 +190,16 @@ class MultiStudentDistill(BaseModel):
             False.
         data_preprocessor (dict | nn.Module, optional): The data
             preprocessor. Defaults to None (the first student's).
+        peer_mode (str): ``'parallel'``: every student's forward graph is
+            kept until the updates, so a step holds all students'
+            activations at once (fastest). ``'sequential'``: each student
+            after the first runs one extra forward without a graph for its
+            peer logits (its BatchNorm statistics restored afterwards and
+            its random numbers replayed), then the students are trained one
+            after the other, so a step holds one student's graph at a time:
+            less memory for one extra forward per extra student, with the
+            same losses and updates. Needs one optimizer wrapper per
+            student. Defaults to ``'parallel'``.
         check_finite (bool): In :meth:`train_step`, stop with an error
             naming the model and the iteration when the teacher's or a
             student's logits or a student's loss are NaN/inf, before any
@@ -178,6 +232,7 @@ class MultiStudentDistill(BaseModel):
                  teacher_grad_mode: str = 'no_grad',
                  torch_compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 peer_mode: str = 'parallel',
                  check_finite: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         if not isinstance(students, dict):
@@ -190,6 +245,9 @@ class MultiStudentDistill(BaseModel):
                     dict(alpha=alpha, beta=beta, gamma=gamma).items()}
         perf = self._check_performance_args(memory_format, teacher_grad_mode,
                                             torch_compile)
+        if peer_mode not in _PEER_MODES:
+            raise ValueError(f'`model.peer_mode` must be one of {_PEER_MODES}'
+                             f', got {peer_mode!r}')
         built: Dict[str, nn.Module] = {
             name: self._build_model(cfg, f'students.{name}')
             for name, cfg in students.items()
@@ -227,6 +285,7 @@ class MultiStudentDistill(BaseModel):
         # colliding with them is refused)
         self.memory_format, self.teacher_grad_mode, self.compile_kwargs = perf
         self.check_finite = bool(check_finite)
+        self.peer_mode = peer_mode
         self.val_teacher = val_teacher
         self.predict_with: Optional[str] = predict_with
         self.loss_weights: Dict[str, Dict[str, float]] = {}
@@ -678,6 +737,13 @@ class MultiStudentDistill(BaseModel):
         # when enabled; the teacher has no no_sync, so nothing else changes)
         with first.optim_context(self.teacher):
             teacher_logits = self.teacher_logits(inputs)
+        if self.peer_mode == 'sequential':
+            if not separate:
+                raise ValueError("`model.peer_mode`='sequential' needs one "
+                                 'optimizer wrapper per student '
+                                 '(SeparateOptimWrapperConstructor)')
+            return self._sequential_step(inputs, data_samples,
+                                         teacher_logits, optim_wrapper)
         # every student once, before any update, so peers see the same batch
         logits: Dict[str, torch.Tensor] = {}
         for name in self.student_names:
@@ -711,6 +777,77 @@ class MultiStudentDistill(BaseModel):
             optim_wrapper.update_params(sum(total))
         log_vars['loss'] = sum(t.detach() for t in total)
         log_vars.update({f'stats.{k}': v for k, v in stats.items()})
+        return log_vars
+
+    def _sequential_step(
+            self, inputs: torch.Tensor, data_samples: List[DataSample],
+            teacher_logits: torch.Tensor,
+            optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+        """``peer_mode='sequential'``: one student's graph alive at a time.
+
+        The first student runs its forward with a graph; every other student
+        runs one forward without a graph for its peer logits, with its
+        BatchNorm running statistics restored afterwards and the random
+        generator state saved; then the first student is updated, and each
+        other student, the generator set back to its saved state, runs its
+        forward again with a graph (the same logits, dropout masks and
+        BatchNorm update as in ``'parallel'`` mode) and is updated. Every
+        ``L_i`` sees its peers' logits under the pre-update weights, as in
+        ``'parallel'`` mode.
+
+        Args:
+            inputs (Tensor): Preprocessed inputs (in the memory format).
+            data_samples (List[DataSample]): Samples with labels.
+            teacher_logits (Tensor): The teacher's logits of this batch.
+            optim_wrapper (OptimWrapperDict): One wrapper per student.
+
+        Returns:
+            Dict[str, Tensor]: The same log values as :meth:`train_step`.
+        """
+        first, *others = self.student_names
+        logits: Dict[str, torch.Tensor] = {}
+        with optim_wrapper[first].optim_context(self._modules[first]):
+            logits[first] = self.student_logits(first, inputs)
+        rng: Dict[str, Tuple[torch.Tensor, ...]] = {}
+        for name in others:
+            rng[name] = _rng_state(inputs.device)
+            stats = [buf.clone() for buf in _norm_stats(self._modules[name])]
+            with torch.no_grad(), \
+                    optim_wrapper[name].optim_context(self._modules[name]):
+                logits[name] = self.student_logits(name, inputs)
+            for buf, saved in zip(_norm_stats(self._modules[name]), stats):
+                buf.copy_(saved)
+        where = self._runner_position() if self.check_finite else {}
+        if self.check_finite:
+            check_logits(dict(teacher=teacher_logits, **logits), **where)
+
+        targets = self._targets(data_samples)
+        peers = {name: value.detach() for name, value in logits.items()}
+        log_vars: Dict[str, torch.Tensor] = {}
+        stats_out: Dict[str, torch.Tensor] = {}
+        total = []
+        for name in self.student_names:
+            own = dict(peers)
+            if name == first:
+                own[name] = logits[name]
+            else:
+                _set_rng_state(inputs.device, rng[name])
+                with optim_wrapper[name].optim_context(self._modules[name]):
+                    own[name] = self.student_logits(name, inputs)
+            terms, own_stats = self.student_losses(name, own,
+                                                   teacher_logits, targets)
+            loss_i = terms['loss_ce'] + terms['loss_teacher'] + \
+                terms['loss_peer']
+            if self.check_finite:
+                check_finite_losses({f'{name}.loss': loss_i}, **where)
+            optim_wrapper[name].update_params(loss_i)
+            total.append(loss_i.detach())
+            for key, value in terms.items():
+                log_vars[f'{name}.{key}'] = value.detach()
+            log_vars[f'{name}.loss'] = loss_i.detach()
+            stats_out = stats_out or own_stats
+        log_vars['loss'] = sum(total)
+        log_vars.update({f'stats.{k}': v for k, v in stats_out.items()})
         return log_vars
 
     @staticmethod
