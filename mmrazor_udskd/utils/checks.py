@@ -251,7 +251,6 @@ def model_num_classes(model: nn.Module) -> Optional[int]:
 # checkpoints
 # ---------------------------------------------------------------------------
 _FORCE = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
-_FORCE_NO = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 
 
 @contextmanager
@@ -261,24 +260,24 @@ def force_weights_only() -> Iterator[None]:
     Sets ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`` (read by ``torch.load`` at each
     call; it overrides an explicit ``weights_only=False``, e.g. the one of
     ``torch.hub.load_state_dict_from_url`` that MMEngine's ``http://``
-    loader goes through) and hides ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``;
-    both are restored afterwards. The compat allow-list (HistoryBuffer,
-    NumPy data classes) still applies.
+    loader goes through) and restores its previous value afterwards. If the
+    user's environment also asks torch to turn weights-only loading off,
+    torch refuses every load in the block with a ``RuntimeError`` naming
+    both variables (fail closed; nothing is unpickled). The compat
+    allow-list (HistoryBuffer, NumPy data classes) still applies.
 
     Yields:
         None
     """
-    saved = {k: os.environ.get(k) for k in (_FORCE, _FORCE_NO)}
+    saved = os.environ.get(_FORCE)
     os.environ[_FORCE] = '1'
-    os.environ.pop(_FORCE_NO, None)
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved is None:
+            os.environ.pop(_FORCE, None)
+        else:
+            os.environ[_FORCE] = saved
 
 
 def _is_url(filename: str) -> bool:
