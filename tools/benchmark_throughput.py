@@ -52,7 +52,6 @@ allocator as it is, to measure that cost.
 """
 import argparse
 import contextlib
-import ctypes
 import gc
 import json
 import math
@@ -82,7 +81,8 @@ from mmrazor.registry import MODELS  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mmrazor_udskd.utils import enable_amp  # noqa: E402
-from mmrazor_udskd.utils.malloc import retain_freed_memory  # noqa: E402
+from mmrazor_udskd.utils.malloc import (malloc_trim,  # noqa: E402
+                                        retain_freed_memory)
 
 __all__ = [
     'CONFIGS', 'Case', 'MemoryProbe', 'build_from_config', 'make_batch',
@@ -207,10 +207,6 @@ class MemoryProbe:
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self._base = 0
-        self._libc = None
-        if device.type == 'cpu':
-            with contextlib.suppress(OSError):
-                self._libc = ctypes.CDLL('libc.so.6')
 
     @property
     def available(self) -> bool:
@@ -228,8 +224,7 @@ class MemoryProbe:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
             return
-        if self._libc is not None:
-            self._libc.malloc_trim(0)
+        malloc_trim()  # a no-op without glibc
         with open('/proc/self/clear_refs', 'w') as fh:
             fh.write('5')
         self._base = _proc_status()['VmRSS']

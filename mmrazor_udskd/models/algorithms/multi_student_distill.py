@@ -760,24 +760,50 @@ class MultiStudentDistill(BaseModel):
         stats: Dict[str, torch.Tensor] = {}
         total = []
         for name in self.student_names:
-            terms, own_stats = self.student_losses(name, logits,
-                                                   teacher_logits, targets)
-            loss_i = terms['loss_ce'] + terms['loss_teacher'] + \
-                terms['loss_peer']
-            if self.check_finite:
-                check_finite_losses({f'{name}.loss': loss_i}, **where)
+            loss_i, own_stats = self._student_loss(
+                name, logits, teacher_logits, targets, where, log_vars)
             if separate:
                 optim_wrapper[name].update_params(loss_i)
             total.append(loss_i)
-            for key, value in terms.items():
-                log_vars[f'{name}.{key}'] = value.detach()
-            log_vars[f'{name}.loss'] = loss_i.detach()
             stats = stats or own_stats
         if not separate:
             optim_wrapper.update_params(sum(total))
         log_vars['loss'] = sum(t.detach() for t in total)
         log_vars.update({f'stats.{k}': v for k, v in stats.items()})
         return log_vars
+
+    def _student_loss(self, name: str, logits: Dict[str, torch.Tensor],
+                      teacher_logits: torch.Tensor, targets: torch.Tensor,
+                      where: Dict[str, Optional[int]],
+                      log_vars: Dict[str, torch.Tensor]
+                      ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """``L_i`` of one student, checked and logged.
+
+        Args:
+            name (str): Student name.
+            logits (Dict[str, Tensor]): Every student's logits (``name``'s
+                with its graph).
+            teacher_logits (Tensor): Teacher logits (no grad).
+            targets (Tensor): Labels (B,) or soft scores (B, C).
+            where (Dict[str, int | None]): Iteration and epoch for the
+                finite-loss error (empty without ``check_finite``).
+            log_vars (Dict[str, Tensor]): Gets ``<name>.loss_ce``,
+                ``<name>.loss_teacher``, ``<name>.loss_peer`` and
+                ``<name>.loss``.
+
+        Returns:
+            Tuple[Tensor, Dict[str, Tensor]]: ``L_i`` (with its graph) and
+            the teacher loss's statistics (see :meth:`student_losses`).
+        """
+        terms, stats = self.student_losses(name, logits, teacher_logits,
+                                           targets)
+        loss_i = terms['loss_ce'] + terms['loss_teacher'] + terms['loss_peer']
+        if self.check_finite:
+            check_finite_losses({f'{name}.loss': loss_i}, **where)
+        for key, value in terms.items():
+            log_vars[f'{name}.{key}'] = value.detach()
+        log_vars[f'{name}.loss'] = loss_i.detach()
+        return loss_i, stats
 
     def _sequential_step(
             self, inputs: torch.Tensor, data_samples: List[DataSample],
@@ -824,7 +850,7 @@ class MultiStudentDistill(BaseModel):
         targets = self._targets(data_samples)
         peers = {name: value.detach() for name, value in logits.items()}
         log_vars: Dict[str, torch.Tensor] = {}
-        stats_out: Dict[str, torch.Tensor] = {}
+        stats: Dict[str, torch.Tensor] = {}
         total = []
         for name in self.student_names:
             own = dict(peers)
@@ -834,20 +860,13 @@ class MultiStudentDistill(BaseModel):
                 _set_rng_state(inputs.device, rng[name])
                 with optim_wrapper[name].optim_context(self._modules[name]):
                     own[name] = self.student_logits(name, inputs)
-            terms, own_stats = self.student_losses(name, own,
-                                                   teacher_logits, targets)
-            loss_i = terms['loss_ce'] + terms['loss_teacher'] + \
-                terms['loss_peer']
-            if self.check_finite:
-                check_finite_losses({f'{name}.loss': loss_i}, **where)
+            loss_i, own_stats = self._student_loss(
+                name, own, teacher_logits, targets, where, log_vars)
             optim_wrapper[name].update_params(loss_i)
             total.append(loss_i.detach())
-            for key, value in terms.items():
-                log_vars[f'{name}.{key}'] = value.detach()
-            log_vars[f'{name}.loss'] = loss_i.detach()
-            stats_out = stats_out or own_stats
+            stats = stats or own_stats
         log_vars['loss'] = sum(total)
-        log_vars.update({f'stats.{k}': v for k, v in stats_out.items()})
+        log_vars.update({f'stats.{k}': v for k, v in stats.items()})
         return log_vars
 
     @staticmethod
