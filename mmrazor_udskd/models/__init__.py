@@ -1,4 +1,5 @@
-"""Models of the plugin: losses, algorithms, backbones."""
+"""Models of the plugin: losses, algorithms, backbones, layers."""
 from .algorithms import *  # noqa: F401,F403
 from .backbones import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

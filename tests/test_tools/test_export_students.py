@@ -116,6 +116,24 @@ def test_export_students_same_logits(algorithm_ckpt, cifar10_tiny,
                 inside[name][i].pred_label.item()]
 
 
+def test_exported_in100_student_needs_no_plugin(repo_root):
+    """The in100 MobileNetV2 trains with InplaceReLU6; its exported config
+    uses mmcv's ReLU6 (same math) and so plain mmpretrain builds it."""
+    from mmrazor_udskd.models.layers import InplaceReLU6
+    tool = _tool(repo_root)
+    cfg = Config.fromfile(osp.join(
+        repo_root, 'configs/udskd/'
+        'udskd_logits_resnet50_resnet18-mobilenet-v2_8xb8_in100.py'))
+    assert cfg.model.students.mbv2.backbone.act_cfg.type == 'InplaceReLU6'
+    assert tool.needs_plugin(cfg.model.students.mbv2.to_dict())
+    out = tool.student_config(cfg, 'mbv2')
+    assert out.model.backbone.act_cfg.type == 'ReLU6'
+    assert 'custom_imports' not in out
+    # the training model keeps the plugin layer
+    built = MODELS.build(cfg.model.students.mbv2)
+    assert any(isinstance(m, InplaceReLU6) for m in built.modules())
+
+
 @pytest.mark.slow
 def test_export_students_cli_and_errors(algorithm_ckpt, repo_root, tmp_path):
     _, ckpt, _ = algorithm_ckpt

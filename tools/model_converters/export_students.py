@@ -90,6 +90,24 @@ def _plain(cfg: Any) -> Any:
     return copy.deepcopy(cfg)
 
 
+#: plugin layers with a plain mmcv/mmpretrain twin of the same math, swapped
+#: in the exported config so that the student needs no plugin at inference
+PLAIN_TWINS = {'InplaceReLU6': 'ReLU6'}
+
+
+def _plain_twins(cfg: Any) -> Any:
+    """``cfg`` with every ``type`` in :data:`PLAIN_TWINS` replaced."""
+    if isinstance(cfg, dict):
+        out = {k: _plain_twins(v) for k, v in cfg.items()}
+        kind = out.get('type')
+        if isinstance(kind, str) and kind.split('.')[-1] in PLAIN_TWINS:
+            out['type'] = PLAIN_TWINS[kind.split('.')[-1]]
+        return out
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(_plain_twins(v) for v in cfg)
+    return cfg
+
+
 def student_config(cfg: Config, name: str) -> Config:
     """A standalone mmpretrain config for one student.
 
@@ -98,11 +116,12 @@ def student_config(cfg: Config, name: str) -> Config:
         name (str): Student name.
 
     Returns:
-        Config: ``model`` (with ``data_preprocessor``), ``data_preprocessor``,
+        Config: ``model`` (with ``data_preprocessor``; plugin layers with a
+        plain twin, see :data:`PLAIN_TWINS`, swapped), ``data_preprocessor``,
         ``test_pipeline``, ``test_dataloader.dataset.pipeline``,
         ``default_scope`` and, if needed, ``custom_imports``.
     """
-    model = _plain(cfg.model.students[name])
+    model = _plain_twins(_plain(cfg.model.students[name]))
     model.pop('_scope_', None)
     preprocessor = _plain(cfg.model.get('data_preprocessor') or
                           cfg.get('data_preprocessor') or

@@ -22,7 +22,10 @@ r18 = dict(
 mbv2 = dict(
     _scope_='mmpretrain',
     type='ImageClassifier',
-    backbone=dict(type='MobileNetV2', widen_factor=1.0),
+    # InplaceReLU6: nn.ReLU6's values and gradients, one activation less
+    # kept per layer (mmrazor_udskd/models/layers/inplace_relu6.py)
+    backbone=dict(type='MobileNetV2', widen_factor=1.0,
+                  act_cfg=dict(type='InplaceReLU6')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=100, in_channels=1280,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
