@@ -38,6 +38,7 @@ from ...utils.checks import (check_finite_losses, check_logits,
                              check_positive, check_student_names,
                              check_trainable, head_num_classes,
                              load_state_dict_exactly)
+from ..utils import checkpoint_submodules, kept_norm_stats
 
 __all__ = ['MultiStudentDistill']
 
@@ -67,22 +68,6 @@ def _logits_of(output: Union[torch.Tensor, Sequence[torch.Tensor]]
     if isinstance(output, (tuple, list)):
         output = output[-1]
     return output
-
-
-def _norm_stats(module: nn.Module) -> List[torch.Tensor]:
-    """The running-statistics buffers of every BatchNorm in ``module``.
-
-    Args:
-        module (nn.Module): A network.
-
-    Returns:
-        List[Tensor]: ``running_mean``, ``running_var`` and
-        ``num_batches_tracked`` of each tracking BatchNorm, in module order.
-    """
-    return [buf for m in module.modules()
-            if isinstance(m, _BatchNorm) and m.track_running_stats
-            for buf in (m.running_mean, m.running_var, m.num_batches_tracked)
-            if buf is not None]
 
 
 def _rng_state(device: torch.device) -> Tuple[torch.Tensor, ...]:
@@ -200,6 +185,17 @@ class MultiStudentDistill(BaseModel):
             less memory for one extra forward per extra student, with the
             same losses and updates. Needs one optimizer wrapper per
             student. Defaults to ``'parallel'``.
+        activation_checkpoint (Dict[str, List[str]], optional): Per student
+            name, submodule name patterns (``fnmatch``, e.g.
+            ``['backbone.conv1', 'backbone.layer[1-3].*']``) whose
+            activations are dropped after the forward and recomputed in the
+            backward, with their BatchNorm running statistics kept (see
+            :func:`~mmrazor_udskd.models.utils.checkpoint_submodules`):
+            less memory for one more forward of those parts, the same
+            losses, gradients and statistics. Each pattern must match.
+            With ``peer_mode='parallel'`` the checkpointed students run
+            their forwards first (the order of the updates is unchanged).
+            Defaults to None (nothing recomputed).
         check_finite (bool): In :meth:`train_step`, stop with an error
             naming the model and the iteration when the teacher's or a
             student's logits or a student's loss are NaN/inf, before any
@@ -233,6 +229,7 @@ class MultiStudentDistill(BaseModel):
                  torch_compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  peer_mode: str = 'parallel',
+                 activation_checkpoint: Optional[Dict[str, List[str]]] = None,
                  check_finite: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         if not isinstance(students, dict):
@@ -289,6 +286,8 @@ class MultiStudentDistill(BaseModel):
         self.val_teacher = val_teacher
         self.predict_with: Optional[str] = predict_with
         self.loss_weights: Dict[str, Dict[str, float]] = {}
+        self.checkpointed: Dict[str, List[str]] = {}
+        self.forward_order: List[str] = []
 
         # the students: top-level children named by their config keys (set
         # last, so that a name colliding with any attribute is caught)
@@ -298,6 +297,10 @@ class MultiStudentDistill(BaseModel):
             self.add_module(name, student)
             self.student_names.append(name)
 
+        self.checkpointed = self._apply_activation_checkpoint(
+            activation_checkpoint)
+        self.forward_order = sorted(
+            self.student_names, key=lambda n: n not in self.checkpointed)
         self.loss_weights = self._resolve_loss_weights(
             defaults, student_loss_weights)
         check_trainable(self.loss_weights)
@@ -428,6 +431,42 @@ class MultiStudentDistill(BaseModel):
             for net in nets:
                 # compiles __call__; state_dict keys stay unchanged
                 net.compile(**compile_kwargs)
+
+    def _apply_activation_checkpoint(
+        self, spec: Optional[Dict[str, List[str]]]
+    ) -> Dict[str, List[str]]:
+        """Checkpoint the students' submodules named in ``spec``.
+
+        Args:
+            spec (Dict[str, List[str]], optional):
+                ``model.activation_checkpoint``.
+
+        Returns:
+            Dict[str, List[str]]: Per student, the checkpointed submodules.
+
+        Raises:
+            ValueError: For an unknown student name or a pattern that
+                matches nothing, naming the config field.
+        """
+        if not spec:
+            return {}
+        if not isinstance(spec, dict):
+            raise ValueError('`model.activation_checkpoint` must be a dict of '
+                             'submodule name patterns per student, got '
+                             f'{type(spec).__name__}')
+        done = {}
+        for name, patterns in spec.items():
+            if name not in self.student_names:
+                raise ValueError(f'`model.activation_checkpoint.{name}`: no '
+                                 f'student {name!r} (students: '
+                                 f'{self.student_names})')
+            try:
+                done[name] = checkpoint_submodules(self._modules[name],
+                                                   patterns)
+            except ValueError as err:
+                raise ValueError(
+                    f'`model.activation_checkpoint.{name}`: {err}') from None
+        return done
 
     def _prepare_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """The preprocessed inputs in ``memory_format`` (a no-op when they
@@ -744,12 +783,15 @@ class MultiStudentDistill(BaseModel):
                                  '(SeparateOptimWrapperConstructor)')
             return self._sequential_step(inputs, data_samples,
                                          teacher_logits, optim_wrapper)
-        # every student once, before any update, so peers see the same batch
+        # every student once, before any update, so peers see the same
+        # batch; checkpointed students first, so that their forwards' brief
+        # peaks do not come on top of another student's whole graph
         logits: Dict[str, torch.Tensor] = {}
-        for name in self.student_names:
+        for name in self.forward_order:
             wrapper = optim_wrapper[name] if separate else optim_wrapper
             with wrapper.optim_context(self._modules[name]):
                 logits[name] = self.student_logits(name, inputs)
+        logits = {name: logits[name] for name in self.student_names}
 
         where = self._runner_position() if self.check_finite else {}
         if self.check_finite:  # one sync: stop before NaN reaches weights
@@ -837,12 +879,9 @@ class MultiStudentDistill(BaseModel):
         rng: Dict[str, Tuple[torch.Tensor, ...]] = {}
         for name in others:
             rng[name] = _rng_state(inputs.device)
-            stats = [buf.clone() for buf in _norm_stats(self._modules[name])]
-            with torch.no_grad(), \
+            with torch.no_grad(), kept_norm_stats(self._modules[name]), \
                     optim_wrapper[name].optim_context(self._modules[name]):
                 logits[name] = self.student_logits(name, inputs)
-            for buf, saved in zip(_norm_stats(self._modules[name]), stats):
-                buf.copy_(saved)
         where = self._runner_position() if self.check_finite else {}
         if self.check_finite:
             check_logits(dict(teacher=teacher_logits, **logits), **where)
