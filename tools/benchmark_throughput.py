@@ -32,16 +32,19 @@ Peak memory per case: on CUDA ``torch.cuda.max_memory_allocated`` (reset
 before each measurement) above the allocation before it; on CPU the rise of
 the process's resident set (``VmHWM`` after resetting it through
 ``/proc/self/clear_refs``, after ``malloc_trim``) above its value before the
-step. ``static`` is the bytes every run keeps between steps (parameters,
-buffers, optimizer state); ``static + peak`` estimates a separate training
-process's model-side peak.
+step, and, free of what the C allocator keeps or fragments, the peak bytes in
+tensors from the profiler's allocation record (one more profiled run; the
+CPU counterpart of the CUDA counter). ``static`` is the bytes every run keeps
+between steps (parameters, buffers, optimizer state); ``static + peak``
+estimates a separate training process's model-side peak.
 
 Usage::
 
     python tools/benchmark_throughput.py [--batch-size 16] [--resolution 224]
         [--device cpu|cuda] [--amp none|fp16|bf16] [--channels-last]
         [--compile] [--repeats 5] [--warmup 1] [--threads 2]
-        [--dual-options key=value ...] [--malloc retain|default] [--no-val]
+        [--dual-config CONFIG] [--dual-options key=value ...]
+        [--malloc retain|default] [--no-val]
         [--json out.json]
 
 ``--malloc retain`` (the default) applies on the CPU what training does
@@ -81,12 +84,14 @@ from mmrazor.registry import MODELS  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mmrazor_udskd.utils import enable_amp  # noqa: E402
+from mmrazor_udskd.utils.memory import peak_tensor_bytes  # noqa: E402
 from mmrazor_udskd.utils.malloc import (malloc_trim,  # noqa: E402
                                         retain_freed_memory)
 
 __all__ = [
     'CONFIGS', 'Case', 'MemoryProbe', 'build_from_config', 'make_batch',
-    'state_bytes', 'time_interleaved', 'measure_memory', 'summarize',
+    'state_bytes', 'time_interleaved', 'measure_memory',
+    'measure_tensor_memory', 'summarize',
     'to_markdown', 'run_benchmark', 'parse_args', 'main'
 ]
 
@@ -606,6 +611,34 @@ def measure_memory(cases: Sequence[Case], device: torch.device,
     return peaks
 
 
+def measure_tensor_memory(cases: Sequence[Case], device: torch.device
+                          ) -> Dict[str, Optional[int]]:
+    """CPU: peak bytes in tensors of each case, from the profiler's
+    allocation record (``mmrazor_udskd.utils.memory``): what
+    ``torch.cuda.max_memory_allocated`` measures on a GPU, free of what the
+    C allocator keeps or fragments. One profiled run per case.
+
+    Args:
+        cases (Sequence[Case]): The cases.
+        device (torch.device): Device (on CUDA the allocator's counter is
+            already this measure: None is returned).
+
+    Returns:
+        Dict[str, int | None]: Bytes by case name.
+    """
+    if device.type != 'cpu':
+        return {case.name: None for case in cases}
+    peaks: Dict[str, Optional[int]] = {}
+    for case in cases:
+        if case.setup is not None:
+            case.setup()
+        gc.collect()
+        peaks[case.name] = peak_tensor_bytes(case.run)
+        if case.teardown is not None:
+            case.teardown()
+    return peaks
+
+
 # ----------------------------------------------------------------------
 # report
 # ----------------------------------------------------------------------
@@ -673,7 +706,9 @@ def _train_ratios(
 def summarize(times: Dict[str, List[float]],
               cpu_times: Dict[str, List[float]],
               peaks: Dict[str, Optional[int]],
-              static: Dict[str, int], batch_size: int) -> Dict[str, Any]:
+              static: Dict[str, int], batch_size: int,
+              tensor_peaks: Optional[Dict[str, Optional[int]]] = None
+              ) -> Dict[str, Any]:
     """Medians, throughput, memory and the ratios.
 
     Args:
@@ -684,6 +719,9 @@ def summarize(times: Dict[str, List[float]],
         peaks (Dict[str, int | None]): Peak memory rise by case.
         static (Dict[str, int]): Kept bytes by case.
         batch_size (int): Images per iteration.
+        tensor_peaks (Dict[str, int | None], optional): CPU: peak bytes in
+            tensors by case (:func:`measure_tensor_memory`). Defaults to
+            None.
 
     Returns:
         Dict[str, Any]: ``cases`` (per-case numbers), ``ratios`` (from the
@@ -697,6 +735,7 @@ def summarize(times: Dict[str, List[float]],
         if not values:
             continue
         peak = peaks.get(name)
+        tensor_peak = (tensor_peaks or {}).get(name)
         cases[name] = dict(
             description=DESCRIPTIONS.get(name, name),
             ms=[v * 1e3 for v in values],
@@ -708,7 +747,11 @@ def summarize(times: Dict[str, List[float]],
             peak_mem_mib=None if peak is None else peak / _MiB,
             static_mib=static.get(name, 0) / _MiB,
             est_run_peak_mib=None if peak is None else
-            (peak + static.get(name, 0)) / _MiB)
+            (peak + static.get(name, 0)) / _MiB,
+            tensor_peak_mib=None if tensor_peak is None else
+            tensor_peak / _MiB,
+            est_run_tensor_peak_mib=None if tensor_peak is None else
+            (tensor_peak + static.get(name, 0)) / _MiB)
 
     ratios = _train_ratios(times)
     ratios['time_target_met'] = bool(ratios['dual_vs_floor'] <= 1.05)
@@ -726,6 +769,15 @@ def summarize(times: Dict[str, List[float]],
             ratios['est_run_peak_dual_over_kd_mbv2'] = _ratio(
                 cases['dual']['est_run_peak_mib'],
                 cases['kd_mbv2']['est_run_peak_mib'])
+    tensor = {k: cases[k]['est_run_tensor_peak_mib']
+              for k in ('dual', 'kd_r18', 'kd_mbv2')}
+    if None not in tensor.values():
+        ratios['tensor_run_peak_dual_over_kd_r18'] = _ratio(
+            tensor['dual'], tensor['kd_r18'])
+        ratios['tensor_run_peak_dual_over_kd_mbv2'] = _ratio(
+            tensor['dual'], tensor['kd_mbv2'])
+        ratios['tensor_memory_target_met'] = bool(
+            ratios['tensor_run_peak_dual_over_kd_r18'] <= 1.3)
     if 'val_dual' in med:
         ratios['val_dual_over_val_kd'] = _ratio(med['val_dual'],
                                                 med['val_kd'])
@@ -767,8 +819,8 @@ def to_markdown(result: Dict[str, Any]) -> str:
         f"warm-up; load average {meta['load_before'][0]:.2f} before, "
         f"{meta['load_after'][0]:.2f} after", '',
         '| case | what | median ms/iter (min-max) | CPU ms | images/s | '
-        'peak mem rise (MiB) | static (MiB) |',
-        '| --- | --- | --- | --- | --- | --- | --- |'
+        'peak mem rise (MiB) | peak in tensors (MiB) | static (MiB) |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     for name, row in result['cases'].items():
         lines.append(
@@ -777,6 +829,7 @@ def to_markdown(result: Dict[str, Any]) -> str:
             f"{_fmt(row['max_ms'])}) | {_fmt(row['cpu_median_ms'])} | "
             f"{_fmt(row['images_per_s'], 1)} | "
             f"{_fmt(row['peak_mem_mib'])} | "
+            f"{_fmt(row.get('tensor_peak_mib'))} | "
             f"{_fmt(row['static_mib']) if row['static_mib'] else '-'} |")
     r, c, m = result['ratios'], result['cpu_ratios'], result['min_ratios']
 
@@ -830,6 +883,15 @@ def to_markdown(result: Dict[str, Any]) -> str:
             lines.append(
                 f"| static + peak rise, dual / KD-MBv2 | "
                 f"{_fmt(r['est_run_peak_dual_over_kd_mbv2'], 2)} | | |")
+    if 'tensor_run_peak_dual_over_kd_r18' in r:
+        lines += [
+            f"| static + peak in tensors, dual / KD-R18, target <= 1.3 | "
+            f"**{_fmt(r['tensor_run_peak_dual_over_kd_r18'], 2)}** "
+            f"({'met' if r['tensor_memory_target_met'] else 'NOT met'}) "
+            '| | |',
+            f"| static + peak in tensors, dual / KD-MBv2 | "
+            f"{_fmt(r['tensor_run_peak_dual_over_kd_mbv2'], 2)} | | |",
+        ]
     if 'val_dual_over_val_kd' in r:
         lines += [
             f"| val: predict_all (+teacher) / KD val (student + teacher) | "
@@ -878,7 +940,10 @@ def run_benchmark(args: argparse.Namespace,
     MMLogger.get_instance('benchmark_throughput', log_level='WARNING')
     load_before = os.getloadavg()
     models = {}
-    for name, path in CONFIGS.items():
+    configs = dict(CONFIGS)
+    if args.dual_config:
+        configs['dual'] = args.dual_config
+    for name, path in configs.items():
         model, wrapper, cfg = build_from_config(
             path, device, amp=args.amp, channels_last=args.channels_last,
             compile_=args.compile,
@@ -892,9 +957,10 @@ def run_benchmark(args: argparse.Namespace,
     times, cpu_times = time_interleaved(cases, args.repeats, args.warmup,
                                         device, log)
     peaks = measure_memory(cases, device)
+    tensor_peaks = measure_tensor_memory(cases, device)
     summary = summarize(times, cpu_times, peaks,
                         {c.name: c.static_bytes for c in cases},
-                        args.batch_size)
+                        args.batch_size, tensor_peaks)
     dual = models['dual'][0]
     meta = dict(
         command='python tools/benchmark_throughput.py ' + ' '.join(
@@ -919,11 +985,12 @@ def run_benchmark(args: argparse.Namespace,
         dual_teacher_grad_mode=getattr(dual, 'teacher_grad_mode', None),
         load_before=list(load_before),
         load_after=list(os.getloadavg()),
-        configs=dict(CONFIGS),
+        configs=configs,
         malloc=args.malloc,
         malloc_retained=bool(malloc_retained),
         memory_method=('torch.cuda.max_memory_allocated' if device.type ==
-                       'cuda' else 'RSS high-water mark (clear_refs)'))
+                       'cuda' else 'RSS high-water mark (clear_refs); '
+                       'tensors: profiler allocation record'))
     return dict(meta=meta, **summary)
 
 
@@ -955,6 +1022,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='torch.set_num_threads (0: leave as is)')
     parser.add_argument('--no-val', action='store_true',
                         help='skip the validation cases')
+    parser.add_argument(
+        '--dual-config', default=None,
+        help='config of the dual run (default: '
+        f"{CONFIGS['dual']}), e.g. its _lowmem_ variant")
     parser.add_argument(
         '--dual-options', nargs='+', action=DictAction, default={},
         help='extra model fields of the dual run, e.g. '

@@ -190,4 +190,25 @@ def test_config_set_is_complete():
             assert osp.basename(UDSKD.format(variant, suffix)) in names
         for arch in ('resnet18', 'mobilenet-v2', 'resnet50'):
             assert f'{arch}_{suffix}.py' in names
-    assert len(names) == 12 + 12 + 4
+    assert osp.basename(LOWMEM) in names
+    assert len(names) == 12 + 12 + 4 + 1
+
+
+LOWMEM = UDSKD.format('lowmem_', '8xb8_in100')
+
+
+def test_lowmem_config_is_the_main_one_with_every_mbv2_block_recomputed():
+    main, low = _cfg(UDSKD.format('', '8xb8_in100')), _cfg(LOWMEM)
+    spec = low.model.activation_checkpoint
+    assert set(low.model) - set(main.model) == {'activation_checkpoint'}
+    for key in main.model:
+        assert low.model[key] == main.model[key], key
+    assert low.optim_wrapper == main.optim_wrapper
+    model = MODELS.build(
+        dict(low.model, data_preprocessor=low.data_preprocessor))
+    names = model.checkpointed['mbv2']
+    # the stem, the 17 inverted-residual blocks, the last 1x1 conv
+    assert names[0] == 'backbone.conv1' and names[-1] == 'backbone.conv2'
+    assert len(names) == 19 and set(spec) == {'mbv2'}
+    assert model.forward_order == ['mbv2', 'r18']
+    assert model.student_names == ['r18', 'mbv2']

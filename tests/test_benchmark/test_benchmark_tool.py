@@ -66,6 +66,14 @@ def test_benchmark_end_to_end_tiny(tmp_path):
     assert meta['configs']['dual'].startswith('configs/udskd/')
     if result['cases']['dual']['peak_mem_mib'] is not None:
         assert _finite_positive(ratios['peak_mem_dual_over_kd_r18'])
+    # the profiler's tensor peaks: the dual step holds more than the R18 KD
+    # step (two students' graphs), and each step more than the teacher
+    cases = result['cases']
+    for name in TRAIN:
+        assert _finite_positive(cases[name]['tensor_peak_mib']), name
+    assert cases['dual']['tensor_peak_mib'] > cases['kd_r18'][
+        'tensor_peak_mib'] > cases['teacher_fwd']['tensor_peak_mib']
+    assert _finite_positive(ratios['tensor_run_peak_dual_over_kd_r18'])
 
 
 def test_summarize_ratios(bench):
@@ -78,7 +86,9 @@ def test_summarize_ratios(bench):
     peaks = {k: 100 * 2**20 for k in times}
     peaks['dual'] = 150 * 2**20
     static = dict(kd_r18=100 * 2**20, dual=110 * 2**20)
-    result = bench.summarize(times, times, peaks, static, batch_size=16)
+    tensor_peaks = dict(peaks, kd_r18=50 * 2**20, kd_mbv2=200 * 2**20)
+    result = bench.summarize(times, times, peaks, static, batch_size=16,
+                             tensor_peaks=tensor_peaks)
     r = result['ratios']
     assert r['dual_over_kd_r18'] == pytest.approx(1.5 / 1.1)
     assert r['dual_over_kd_r18_plus_kd_mbv2'] == pytest.approx(1.5 / 1.9)
@@ -91,6 +101,10 @@ def test_summarize_ratios(bench):
     assert r['peak_mem_dual_over_kd_r18'] == pytest.approx(1.5)
     assert r['est_run_peak_dual_over_kd_r18'] == pytest.approx(260 / 200)
     assert r['memory_target_met'] is True
+    # (110 + 150) / (100 + 50); (110 + 150) / (0 + 200)
+    assert r['tensor_run_peak_dual_over_kd_r18'] == pytest.approx(260 / 150)
+    assert r['tensor_run_peak_dual_over_kd_mbv2'] == pytest.approx(1.3)
+    assert r['tensor_memory_target_met'] is False
     assert r['val_dual_over_val_kd'] == pytest.approx(1.5)
     assert r['val_dual_students_over_val_single'] == pytest.approx(1.5)
     assert result['cases']['dual']['images_per_s'] == pytest.approx(16 / 1.5)
@@ -102,6 +116,8 @@ def test_summarize_ratios(bench):
                 load_before=[1.0, 1.0, 1.0], load_after=[1.0, 1.0, 1.0])
     text = bench.to_markdown(dict(meta=meta, **result))
     assert '| `dual` |' in text and 'met' in text
+    assert ('peak in tensors, dual / KD-R18, target <= 1.3 | **1.73** '
+            '(NOT met)') in text
 
 
 def test_memory_probe_sees_a_cpu_allocation(bench):
