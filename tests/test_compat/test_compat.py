@@ -154,8 +154,6 @@ def test_weights_only_still_refuses_code(tmp_path):
     with pytest.raises(Exception, match='Weights only load failed'):
         CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert not marker.exists()
-    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
-    assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
 
 
 # 4 ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ import os.path as osp
 import socket
 from typing import Dict, List, Optional
 
+import pytest
 import torch
 
 from ..conftest import REPO_ROOT
@@ -81,11 +82,27 @@ def subprocess_env(**extra: str) -> Dict[str, str]:
     return env
 
 
-def assert_no_weights_only_override(env: Optional[Dict[str, str]] = None
-                                    ) -> None:
-    """Weights-only loading is not disabled process-wide."""
-    env = os.environ if env is None else env
-    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in env
+class _Opener:
+    """Unpickles to a call of ``open(path, 'w')``: code a weights-only load
+    refuses to run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def assert_weights_only_is_default(folder: str) -> None:
+    """``torch.load`` with its defaults refuses a pickle that would run code,
+    so weights-only loading is not turned off in this process (by torch's
+    environment opt-out or otherwise)."""
+    marker = osp.join(folder, 'opened-by-unpickling')
+    path = osp.join(folder, 'weights-only-probe.pth')
+    torch.save({'x': _Opener(marker)}, path)
+    with pytest.raises(Exception, match='Weights only load failed'):
+        torch.load(path)
+    assert not osp.exists(marker)
 
 
 def build_runner(tmp_path, data_root: str, body: str = '',

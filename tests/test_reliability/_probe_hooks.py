@@ -85,8 +85,7 @@ class PauseAtIterHook(Hook):
 @HOOKS.register_module()
 class WeightsOnlyProbeHook(Hook):
     """Records, in the training process, whether weights-only loading is
-    still the default (a hostile pickle is refused) and whether
-    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set."""
+    still the default (a hostile pickle is refused)."""
 
     def __init__(self, hostile: str, out: str) -> None:
         self.hostile = hostile
@@ -100,9 +99,7 @@ class WeightsOnlyProbeHook(Hook):
             refused = True
         with open(self.out, 'w') as f:
             json.dump(dict(
-                refused=refused, iter=runner.iter, epoch=runner.epoch,
-                no_weights_only_env=os.environ.get(
-                    'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')), f)
+                refused=refused, iter=runner.iter, epoch=runner.epoch), f)
 
 
 @HOOKS.register_module()

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ..conftest import CPU_CFG_OPTIONS, REPO_ROOT
-from ._common import (DEFAULT_HOOKS, assert_no_weights_only_override,
+from ._common import (DEFAULT_HOOKS, assert_weights_only_is_default,
                       load_ckpt, subprocess_env, write_config)
 
 # 24 train images, batch 8: 3 iterations per epoch, 3 epochs; 20 val images
@@ -69,7 +69,7 @@ def _assert_same_tensors(a, b, what: str) -> None:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(
         cifar10_tiny, tmp_path):
-    assert_no_weights_only_override()
+    assert_weights_only_is_default(str(tmp_path))
     marker = str(tmp_path / 'paused')
     hostile = str(tmp_path / 'hostile.pth')
     pwned = str(tmp_path / 'pwned')
@@ -120,12 +120,11 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(
     assert 'Epoch(train) [1]' not in res.stdout
     assert 'Epoch(train) [3][3/3]' in res.stdout
     # resuming loaded the run's own checkpoint weights-only: the same
-    # process still refuses a pickle that runs code, and nothing disabled
+    # process still refuses a pickle that runs code, so nothing disabled
     # weights-only loading
     with open(probe) as f:
         seen = json.load(f)
-    assert seen == dict(refused=True, iter=3, epoch=1,
-                        no_weights_only_env=None)
+    assert seen == dict(refused=True, iter=3, epoch=1)
     assert not osp.exists(pwned)
 
     a = load_ckpt(osp.join(ref_dir, 'epoch_3.pth'))

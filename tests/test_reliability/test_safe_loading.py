@@ -15,7 +15,7 @@ from mmrazor.registry import MODELS
 from mmrazor_udskd.compat import applied_patches
 from mmrazor_udskd.utils.checks import (UnsafeCheckpointError,
                                         force_weights_only, load_weights_only)
-from ._common import assert_no_weights_only_override
+from ._common import assert_weights_only_is_default
 from ._udskd_tiny_models import tiny_pair
 
 
@@ -76,7 +76,7 @@ def test_hostile_local_teacher_checkpoint_is_refused(tmp_path):
     assert 'not a plain-weights checkpoint' in msg
     assert 'io.open' in msg or 'builtins.open' in msg  # what it would run
     assert not marker.exists()
-    assert_no_weights_only_override()
+    assert_weights_only_is_default(str(tmp_path))
 
 
 def test_teacher_checkpoint_over_http_is_weights_only(served, tmp_path):
