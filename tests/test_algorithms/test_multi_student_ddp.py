@@ -72,3 +72,50 @@ def test_separate_ddp_syncs_each_student(tmp_path):
     assert not torch.equal(r0['r18']['head.fc.weight'],
                            r0['before']['head.fc.weight'])
     torch.testing.assert_close(r0['ensemble'].sum(1), torch.ones(4))
+
+
+def _ckpt_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    """The same two steps, plain and with the mbv2 student's blocks
+    checkpointed, each student in its own DDP."""
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        from mmengine.model import MMSeparateDistributedDataParallel
+
+        from _udskd_tiny import build_algorithm, make_batch, separate_optim
+
+        states = {}
+        for tag, spec in (('plain', None),
+                          ('ckpt', dict(mbv2=['backbone.layer1.*']))):
+            model = build_algorithm(activation_checkpoint=spec)
+            wrapped = MMSeparateDistributedDataParallel(
+                model, broadcast_buffers=False, find_unused_parameters=False)
+            optim = separate_optim(wrapped)
+            wrapped.train()
+            for step in range(2):
+                wrapped.train_step(make_batch(8, seed=10 * rank + step),
+                                   optim)
+            states[tag] = model.students['mbv2'].state_dict()
+        torch.save(states, os.path.join(out_dir, f'rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_checkpointed_student_under_separate_ddp(tmp_path):
+    """Recomputed blocks inside a student's own DDP: gradients are still
+    all-reduced (equal weights on both ranks) and equal the plain run's;
+    the local BatchNorm statistics are updated once per step."""
+    world = 2
+    mp.spawn(_ckpt_worker, args=(world, _free_port(), str(tmp_path)),
+             nprocs=world, join=True)
+    ranks = [torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
+             for r in range(world)]
+    for key, value in ranks[0]['ckpt'].items():
+        torch.testing.assert_close(value, ranks[0]['plain'][key],
+                                   atol=1e-6, rtol=1e-5, msg=key)
+        if 'running' not in key and 'num_batches' not in key:
+            torch.testing.assert_close(value, ranks[1]['ckpt'][key], msg=key)
+    key = 'backbone.layer1.0.bn1.num_batches_tracked'
+    assert int(ranks[0]['ckpt'][key]) == 2

@@ -127,3 +127,24 @@ def test_built_by_mmcv_from_any_scope(scope):
         layer = build_activation_layer(dict(type='InplaceReLU6',
                                             inplace=False))
     assert isinstance(layer, InplaceReLU6) and not layer.inplace
+
+
+def test_under_torch_compile_same_values_and_gradients():
+    """model.torch_compile traces the autograd.Function (aot_eager: the
+    graph capture and autograd split, no code generation)."""
+    x = torch.randn(2, 3, 16, 16)
+
+    def unit(act):
+        torch.manual_seed(1)
+        return nn.Sequential(
+            ConvModule(3, 8, 3, padding=1, norm_cfg=dict(type='BN'),
+                       act_cfg=act), nn.Conv2d(8, 4, 1))
+
+    ref, ours = unit(dict(type='ReLU6')), unit(dict(type='InplaceReLU6'))
+    compiled = torch.compile(ours, backend='aot_eager')
+    out_ref, out_our = ref(x), compiled(x)
+    torch.testing.assert_close(out_our, out_ref)
+    out_ref.square().sum().backward()
+    out_our.square().sum().backward()
+    for p, q in zip(ref.parameters(), ours.parameters()):
+        torch.testing.assert_close(q.grad, p.grad)
