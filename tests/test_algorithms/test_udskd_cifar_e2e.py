@@ -86,3 +86,33 @@ def test_udskd_cifar10_train_and_resume(cifar10_tiny, train_cli, repo_root,
                            after['r18.head.fc.weight'])
     assert torch.equal(epoch2['teacher.head.fc.weight'],
                        before['teacher.head.fc.weight'])
+
+
+@pytest.mark.slow
+def test_activation_checkpoint_from_the_command_line(cifar10_tiny, train_cli,
+                                                     tmp_path):
+    """What a user types: --cfg-options model.activation_checkpoint.mbv2=[..]
+    on tools/train.py. The run trains, the checkpoint has the plain keys,
+    and a recomputed block's BatchNorm counted each of the 3 batches once."""
+    work_dir = str(tmp_path / 'work')
+    proc = train_cli(CONFIG, work_dir, f'data_root={cifar10_tiny}',
+                     'train_cfg.max_epochs=1', *SMALL,
+                     'model.activation_checkpoint.mbv2='
+                     '[backbone.conv1,backbone.layer*.*]')
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert 'Epoch(train) [1][3/3]' in proc.stdout
+    assert 'mbv2.loss: ' in proc.stdout
+    # conv1 and the 17 inverted-residual blocks
+    assert ("activation checkpoint: student 'mbv2' recomputes 18 submodules "
+            'in the backward (backbone.conv1 ... backbone.layer7.0)'
+            ) in proc.stdout
+    after = _state(osp.join(work_dir, 'epoch_1.pth'))
+    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(
+        osp.dirname(osp.abspath(__file__)))), CONFIG))
+    plain = MODELS.build(dict(cfg.model,
+                              data_preprocessor=cfg.data_preprocessor))
+    assert set(after) == set(plain.state_dict())
+    for key in ('mbv2.backbone.conv1.bn.num_batches_tracked',
+                'mbv2.backbone.layer2.0.conv.0.bn.num_batches_tracked',
+                'r18.backbone.bn1.num_batches_tracked'):
+        assert int(after[key]) == 3, key

@@ -466,6 +466,10 @@ class MultiStudentDistill(BaseModel):
             except ValueError as err:
                 raise ValueError(
                     f'`model.activation_checkpoint.{name}`: {err}') from None
+            print_log(f'activation checkpoint: student {name!r} recomputes '
+                      f'{len(done[name])} submodules in the backward '
+                      f'({done[name][0]} ... {done[name][-1]})',
+                      logger='current')
         return done
 
     def _prepare_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
