@@ -12,7 +12,9 @@ import torch
 from ._helpers import REPO_ROOT, load_benchmark_tool
 
 TRAIN = ('kd_r18', 'kd_mbv2', 'dual', 'teacher_fwd', 'r18_step',
-         'mbv2_step', 'preprocess')
+         'mbv2_step', 'mbv2_step_plain', 'preprocess')
+LOWMEM = ('configs/udskd/'
+          'udskd_logits_resnet50_resnet18-mobilenet-v2_lowmem_8xb8_in100.py')
 VAL = ('val_single', 'val_kd', 'val_dual_students', 'val_dual')
 
 
@@ -22,23 +24,29 @@ def bench():
     return load_benchmark_tool()
 
 
+def bench_configs_dual() -> str:
+    return load_benchmark_tool().CONFIGS['dual']
+
+
 def _finite_positive(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) \
         and value > 0
 
 
 @pytest.mark.slow
-def test_benchmark_end_to_end_tiny(tmp_path):
+@pytest.mark.parametrize('dual_config', [None, LOWMEM])
+def test_benchmark_end_to_end_tiny(tmp_path, dual_config):
     """The real configs at 32x32, batch 4, one round: every case timed, the
     JSON has positive finite ratios, the Markdown table is printed."""
     out = tmp_path / 'bench.json'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    extra = ['--dual-config', dual_config] if dual_config else []
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark_throughput.py', '--resolution',
          '32', '--batch-size', '4', '--repeats', '1', '--warmup', '0',
          '--threads', '1', '--channels-last', '--dual-options',
          'teacher_grad_mode=inference_mode', '--quiet', '--json',
-         str(out)],
+         str(out), *extra],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -51,7 +59,8 @@ def test_benchmark_end_to_end_tiny(tmp_path):
         assert len(row['ms']) == 1
     ratios = result['ratios']
     for key in ('dual_over_kd_r18', 'dual_over_kd_r18_plus_kd_mbv2',
-                'floor_ratio', 'dual_vs_floor', 'val_dual_over_val_kd',
+                'floor_ratio', 'dual_vs_floor', 'plain_floor_ratio',
+                'dual_vs_plain_floor', 'val_dual_over_val_kd',
                 'val_dual_over_val_single',
                 'val_dual_students_over_val_single'):
         assert _finite_positive(ratios[key]), key
@@ -63,7 +72,7 @@ def test_benchmark_end_to_end_tiny(tmp_path):
     assert meta['resolution'] == 32 and meta['batch_size'] == 4
     assert meta['channels_last'] is True
     assert meta['dual_teacher_grad_mode'] == 'inference_mode'
-    assert meta['configs']['dual'].startswith('configs/udskd/')
+    assert meta['configs']['dual'] == (dual_config or bench_configs_dual())
     if result['cases']['dual']['peak_mem_mib'] is not None:
         assert _finite_positive(ratios['peak_mem_dual_over_kd_r18'])
     # the profiler's tensor peaks: the dual step holds more than the R18 KD
@@ -71,8 +80,14 @@ def test_benchmark_end_to_end_tiny(tmp_path):
     cases = result['cases']
     for name in TRAIN:
         assert _finite_positive(cases[name]['tensor_peak_mib']), name
-    assert cases['dual']['tensor_peak_mib'] > cases['kd_r18'][
-        'tensor_peak_mib'] > cases['teacher_fwd']['tensor_peak_mib']
+    assert cases['kd_r18']['tensor_peak_mib'] > cases['teacher_fwd'][
+        'tensor_peak_mib']
+    if dual_config is None:  # both students' whole graphs at once
+        assert cases['dual']['tensor_peak_mib'] > cases['kd_r18'][
+            'tensor_peak_mib']
+    else:  # the recomputing MBv2 keeps less than (b)'s plain one
+        assert cases['mbv2_step']['tensor_peak_mib'] < cases[
+            'mbv2_step_plain']['tensor_peak_mib']
     assert _finite_positive(ratios['tensor_run_peak_dual_over_kd_r18'])
 
 
@@ -80,7 +95,8 @@ def test_summarize_ratios(bench):
     """Known times give the documented ratios."""
     times = dict(kd_r18=[1.0, 1.2], kd_mbv2=[0.8, 0.8], dual=[1.5, 1.5],
                  teacher_fwd=[0.4, 0.4], r18_step=[0.5, 0.5],
-                 mbv2_step=[0.4, 0.4], preprocess=[0.01, 0.01],
+                 mbv2_step=[0.4, 0.4], mbv2_step_plain=[0.3, 0.3],
+                 preprocess=[0.01, 0.01],
                  val_single=[0.1, 0.1], val_kd=[0.3, 0.3],
                  val_dual_students=[0.15, 0.15], val_dual=[0.45, 0.45])
     peaks = {k: 100 * 2**20 for k in times}
@@ -95,6 +111,10 @@ def test_summarize_ratios(bench):
     assert r['floor_ratio'] == pytest.approx(1.3 / 0.9)
     assert r['dual_vs_floor'] == pytest.approx((1.5 / 1.1) / (1.3 / 0.9))
     assert r['time_target_met'] is True
+    # the floor with (b)'s un-recomputed MBv2 step: (0.4 + 0.5 + 0.3) / 0.9
+    assert r['plain_floor_ratio'] == pytest.approx(1.2 / 0.9)
+    assert r['dual_vs_plain_floor'] == pytest.approx((1.5 / 1.1) / (1.2 / 0.9))
+    assert r['time_target_met_plain'] is True
     assert r['dual_overhead_ms'] == pytest.approx(200.0)
     assert r['kd_r18_overhead_ms'] == pytest.approx(200.0)
     assert r['per_round_dual_over_kd_r18'] == pytest.approx([1.5, 1.25])
