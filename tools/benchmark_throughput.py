@@ -609,15 +609,36 @@ def measure_memory(cases: Sequence[Case], device: torch.device,
     probe = MemoryProbe(device)
     if not probe.available:
         return {case.name: None for case in cases}
+
+    def measure(run: Callable[[], Any]) -> int:
+        probe.start()
+        run()
+        return probe.stop()
+
+    return _largest_per_case(cases, measure, runs)
+
+
+def _largest_per_case(cases: Sequence[Case],
+                      measure: Callable[[Callable[[], Any]], int],
+                      runs: int = 1) -> Dict[str, Optional[int]]:
+    """``measure(case.run)`` between each case's setup and teardown, the
+    largest of ``runs`` results per case.
+
+    Args:
+        cases (Sequence[Case]): The cases.
+        measure (Callable): Runs the work it is given and returns bytes.
+        runs (int): Runs per case. Defaults to 1.
+
+    Returns:
+        Dict[str, int | None]: Bytes by case name.
+    """
     peaks: Dict[str, Optional[int]] = {}
     for case in cases:
         best = 0
         for _ in range(runs):
             if case.setup is not None:
                 case.setup()
-            probe.start()
-            case.run()
-            best = max(best, probe.stop())
+            best = max(best, measure(case.run))
             if case.teardown is not None:
                 case.teardown()
         peaks[case.name] = best
@@ -641,15 +662,12 @@ def measure_tensor_memory(cases: Sequence[Case], device: torch.device
     """
     if device.type != 'cpu':
         return {case.name: None for case in cases}
-    peaks: Dict[str, Optional[int]] = {}
-    for case in cases:
-        if case.setup is not None:
-            case.setup()
+
+    def measure(run: Callable[[], Any]) -> int:
         gc.collect()
-        peaks[case.name] = peak_tensor_bytes(case.run)
-        if case.teardown is not None:
-            case.teardown()
-    return peaks
+        return peak_tensor_bytes(run)
+
+    return _largest_per_case(cases, measure)
 
 
 # ----------------------------------------------------------------------

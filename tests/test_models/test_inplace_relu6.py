@@ -62,22 +62,25 @@ def _saved_bytes(fn) -> int:
     return out, sum(storages.values())
 
 
+def _unit(act: dict) -> nn.Module:
+    """Conv-BN-act and the next convolution, with the same seeded weights
+    whatever the activation."""
+    torch.manual_seed(1)
+    return nn.Sequential(
+        ConvModule(3, 8, 3, padding=1, norm_cfg=dict(type='BN'),
+                   act_cfg=act), nn.Conv2d(8, 4, 1))
+
+
 def test_conv_bn_act_keeps_one_activation_less():
     """Conv-BN-ReLU6 and the next convolution: nn.ReLU6 keeps a copy of its
     input besides the output the next convolution keeps; ours keeps none."""
     torch.manual_seed(0)
     x = torch.randn(2, 3, 16, 16)
 
-    def unit(act):
-        torch.manual_seed(1)
-        return nn.Sequential(
-            ConvModule(3, 8, 3, padding=1, norm_cfg=dict(type='BN'),
-                       act_cfg=act), nn.Conv2d(8, 4, 1))
-
-    out_ref, ref = _saved_bytes(lambda: unit(dict(type='ReLU6'))(x))
+    out_ref, ref = _saved_bytes(lambda: _unit(dict(type='ReLU6'))(x))
     out_our, ours = _saved_bytes(
-        lambda: unit(dict(type='InplaceReLU6'))(x))
-    out_relu, relu = _saved_bytes(lambda: unit(dict(type='ReLU'))(x))
+        lambda: _unit(dict(type='InplaceReLU6'))(x))
+    out_relu, relu = _saved_bytes(lambda: _unit(dict(type='ReLU'))(x))
     activation = 2 * 8 * 16 * 16 * 4  # the BN output, fp32
     assert ref - ours == activation
     assert ours == relu  # as little as ReLU, which saves its output
@@ -134,13 +137,7 @@ def test_under_torch_compile_same_values_and_gradients():
     graph capture and autograd split, no code generation)."""
     x = torch.randn(2, 3, 16, 16)
 
-    def unit(act):
-        torch.manual_seed(1)
-        return nn.Sequential(
-            ConvModule(3, 8, 3, padding=1, norm_cfg=dict(type='BN'),
-                       act_cfg=act), nn.Conv2d(8, 4, 1))
-
-    ref, ours = unit(dict(type='ReLU6')), unit(dict(type='InplaceReLU6'))
+    ref, ours = _unit(dict(type='ReLU6')), _unit(dict(type='InplaceReLU6'))
     compiled = torch.compile(ours, backend='aot_eager')
     out_ref, out_our = ref(x), compiled(x)
     torch.testing.assert_close(out_our, out_ref)
