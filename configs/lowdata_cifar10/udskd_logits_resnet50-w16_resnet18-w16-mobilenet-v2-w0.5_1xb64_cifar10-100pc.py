@@ -1,0 +1,16 @@
+# Low-data protocol, row "full UDSKD" (alpha .4, beta .4, gamma .2, tau 4):
+# quarter-width R50 teacher -> quarter-width ResNet-18 + half-width
+# MobileNetV2 trained together on 100 CIFAR-10 train images per class.
+_base_ = [
+    '../_base_/datasets/cifar10_inmem_bs64.py',
+    '../_base_/models/nets_cifar_small.py',
+    '../_base_/algorithms/udskd.py',
+]
+
+model = dict(
+    teacher=_base_.r50_w16,
+    teacher_ckpt=None,  # the protocol's teacher checkpoint
+    students=dict(r18=_base_.r18_w16, mbv2=_base_.mbv2_w05))
+# 40 epochs of 16 iterations (1,000 images, batch 64), scored every 5.
+train_cfg = dict(max_epochs=40, val_interval=5)
+param_scheduler = dict(end=40, T_max=40)
