@@ -66,21 +66,53 @@ __all__ = [
     'student_runs', 'confidence_command', 'execute', 'main'
 ]
 
-#: config suffix, teacher-confidence split and shared archive per data set
-DATASETS: Dict[str, Dict[str, str]] = {
+#: per data set: config suffix, teacher-confidence split, shared archive;
+#: ``layout`` (optional) names one folder holding every config of the
+#: protocol, ``teacher`` its teacher config (trained on the FULL train split,
+#: the students on the ``--train-per-class`` subset, default
+#: ``train_per_class``), ``stems`` the student/teacher file-name stems
+DATASETS: Dict[str, Dict[str, object]] = {
     'cifar10': dict(suffix='1xb64_cifar10', test_split='test',
                     archive='cifar10'),
     'tiny100': dict(suffix='1xb64_tiny100', test_split='val',
                     archive='tiny-imagenet-200'),
     'tiny200': dict(suffix='1xb64_tiny200', test_split='val',
                     archive='tiny-imagenet-200'),
+    # the low-data protocol of docs/results.md: a confident teacher trained
+    # on all 50,000 images, students on 100 per class
+    'cifar10-lowdata': dict(
+        suffix='1xb64_cifar10-100pc', test_split='test', archive='cifar10',
+        layout='configs/lowdata_cifar10',
+        teacher='configs/lowdata_cifar10/resnet50-w16_1xb128_cifar10.py',
+        teacher_epochs=20, epochs=40, train_per_class=100,
+        stems=dict(teacher='resnet50-w16', r18='resnet18-w16',
+                   mbv2='mobilenet-v2-w0.5')),
 }
 
 #: every ablation row, in table order
 ROWS: List[str] = list(ROW_LABELS)
 
-#: student name -> the file-name stem of its configs
+#: student name -> the file-name stem of its configs (and the teacher's)
 STUDENT_STEMS: Dict[str, str] = {'r18': 'resnet18', 'mbv2': 'mobilenet-v2'}
+TEACHER_STEM = 'resnet50'
+
+#: rows that train one student per run -> (folder, file name template)
+SINGLE_ROWS: Dict[str, tuple] = {
+    'hard': ('baselines', '{stem}_{suffix}.py'),
+    'kd': ('kd', 'kd_logits_{teacher}_{stem}_{suffix}.py'),
+    'kd-conf': ('kd', 'kd-conf_logits_{teacher}_{stem}_{suffix}.py'),
+    'dkd': ('dkd', 'dkd_logits_{teacher}_{stem}_{suffix}.py'),
+}
+#: rows that train both students in one run -> (folder, file name template)
+DUAL_ROWS: Dict[str, tuple] = {
+    'uncertainty': ('udskd', 'udskd_logits_{teacher}_{pair}_no-peer_{suffix}.py'),
+    'udskd': ('udskd', 'udskd_logits_{teacher}_{pair}_{suffix}.py'),
+    'no-uncertainty': ('udskd',
+                       'udskd_logits_{teacher}_{pair}_no-uncertainty_{suffix}.py'),
+    'dml': ('dml', 'dml_{pair}_{suffix}.py'),
+}
+#: rows whose runs use no teacher
+NO_TEACHER_ROWS = ('hard', 'dml')
 
 #: held in a run's work dir while some instance of the tool trains it
 LOCK = 'ablation.lock'
@@ -143,10 +175,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--data-root', help='data set root (default: extract '
                    'the archive from ../shared/data)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=50,
-                   help='student epochs (the cosine schedule follows)')
+    p.add_argument('--epochs', type=int, default=None,
+                   help='student epochs (the cosine schedule follows; '
+                   'default: the protocol\'s, else 50)')
     p.add_argument('--teacher-epochs', type=int, default=None,
-                   help='teacher epochs (default: --epochs)')
+                   help='teacher epochs (default: the protocol\'s, else '
+                   '--epochs)')
     p.add_argument('--teacher-ckpt', help='use this teacher checkpoint '
                    'instead of training one')
     p.add_argument('--train-per-class', type=int, default=None,
@@ -181,7 +215,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--out-dir', default=None,
                    help='where results.md/json and the PNGs go '
                    '(default: the work dir)')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    info = DATASETS[args.dataset]
+    args.epochs = args.epochs or info.get('epochs', 50)
+    args.teacher_epochs = (args.teacher_epochs or info.get('teacher_epochs')
+                           or args.epochs)
+    if args.train_per_class is None:
+        args.train_per_class = info.get('train_per_class')
+    return args
 
 
 def prepare_data(args: argparse.Namespace, work_dir: str,
@@ -207,6 +248,7 @@ def prepare_data(args: argparse.Namespace, work_dir: str,
         out = args.data_root or ''
     if dry_run:
         return out or f'<extracted {info["archive"]}>'
+
     from mmrazor_udskd.utils.shared_data import extract_dataset, make_subset
     root = args.data_root or extract_dataset(info['archive'])
     if root is None:
@@ -247,26 +289,29 @@ def prepare_data(args: argparse.Namespace, work_dir: str,
     return out
 
 
-def common_options(args: argparse.Namespace, data_root: str, epochs: int,
-                   seed: int) -> List[str]:
+def common_options(args: argparse.Namespace, data_root: str,
+                   epochs: Optional[int], seed: int) -> List[str]:
     """``--cfg-options`` shared by every run.
 
     Args:
         args (argparse.Namespace): The tool's options.
         data_root (str): The data root.
-        epochs (int): The run's epochs (max_epochs, cosine end and T_max).
+        epochs (int, optional): The run's epochs (max_epochs, cosine end
+            and T_max; one checkpoint, at the end); None keeps the config's.
         seed (int): ``randomness.seed``.
 
     Returns:
         List[str]: ``key=value`` strings; ``--cfg-options`` given to the
         tool come last and win.
     """
-    opts = [f'data_root={data_root}', f'train_cfg.max_epochs={epochs}',
-            f'param_scheduler.end={epochs}',
-            f'param_scheduler.T_max={epochs}', f'randomness.seed={seed}',
-            # a checkpoint at the end only: no best-epoch selection on test
-            f'default_hooks.checkpoint.interval={epochs}',
+    opts = [f'data_root={data_root}', f'randomness.seed={seed}',
+            # no best-epoch selection on the test split
             'default_hooks.checkpoint.save_best=None']
+    if epochs is not None:  # else the config's own schedule
+        opts[1:1] = [f'train_cfg.max_epochs={epochs}',
+                     f'param_scheduler.end={epochs}',
+                     f'param_scheduler.T_max={epochs}',
+                     f'default_hooks.checkpoint.interval={epochs}']
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [f'{loader}.num_workers=0',
                  f'{loader}.persistent_workers=False']
@@ -279,25 +324,83 @@ def common_options(args: argparse.Namespace, data_root: str, epochs: int,
     return opts + list(args.cfg_options)
 
 
+def teacher_data_root(args: argparse.Namespace, data_root: str,
+                      dry_run: bool = False) -> str:
+    """The teacher's data root: the students' one, or for a protocol with
+    its own teacher config the FULL data set (``--data-root`` or the
+    extracted archive), never the students' subset.
+
+    Args:
+        args (argparse.Namespace): The tool's options.
+        data_root (str): The students' data root.
+        dry_run (bool): Only compute the path. Defaults to False.
+
+    Returns:
+        str: The data root.
+    """
+    info = DATASETS[args.dataset]
+    if 'teacher' not in info:
+        return data_root
+    if args.data_root or dry_run:
+        return args.data_root or f'<extracted {info["archive"]}>'
+    from mmrazor_udskd.utils.shared_data import extract_dataset
+    root = extract_dataset(str(info['archive']))
+    if root is None:
+        raise FileNotFoundError(f'no --data-root and no {info["archive"]} '
+                                'archive in the shared data folder')
+    return root
+
+
+def _config(args: argparse.Namespace, row: str,
+            student: Optional[str] = None) -> str:
+    """The config of a row (of one student for single-student rows).
+
+    Args:
+        args (argparse.Namespace): The tool's options.
+        row (str): The row, or ``'teacher'``.
+        student (str, optional): The student of a single-student row.
+
+    Returns:
+        str: The config path, relative to the repository root.
+    """
+    info = DATASETS[args.dataset]
+    stems = {**STUDENT_STEMS, 'teacher': TEACHER_STEM,
+             **dict(info.get('stems', {}))}
+    if row == 'teacher':
+        return str(info.get('teacher') or
+                   f'configs/baselines/{stems["teacher"]}_{info["suffix"]}.py')
+    folder, name = (SINGLE_ROWS if student else DUAL_ROWS)[row]
+    name = name.format(teacher=stems['teacher'], suffix=info['suffix'],
+                       stem=stems.get(student or '', ''),
+                       pair='-'.join(stems[s] for s in STUDENTS))
+    return f'{info.get("layout") or "configs/" + folder}/{name}'
+
+
 def teacher_run(args: argparse.Namespace, work_dir: str,
                 data_root: str) -> Run:
     """The teacher's training run.
 
+    A protocol with its own teacher config keeps that config's schedule
+    (no epoch overrides) and saves every epoch, so it resumes where it was
+    stopped.
+
     Args:
         args (argparse.Namespace): The tool's options.
         work_dir (str): The ablation work dir.
-        data_root (str): The data root.
+        data_root (str): The teacher's data root.
 
     Returns:
         Run: The run (work dir ``work_dir/teacher``).
     """
-    suffix = DATASETS[args.dataset]['suffix']
-    epochs = args.teacher_epochs or args.epochs
     seed = args.seeds[0]
-    return Run('teacher', 'teacher', f'configs/baselines/resnet50_{suffix}.py',
+    if 'teacher' in DATASETS[args.dataset]:
+        opts = common_options(args, data_root, None, seed) + [
+            'default_hooks.checkpoint.interval=1']
+    else:
+        opts = common_options(args, data_root, args.teacher_epochs, seed)
+    return Run('teacher', 'teacher', _config(args, 'teacher'),
                osp.join(work_dir, 'teacher'), seed, {'teacher': ''},
-               common_options(args, data_root, epochs, seed) +
-               list(args.teacher_cfg_options))
+               opts + list(args.teacher_cfg_options))
 
 
 def teacher_checkpoint(args: argparse.Namespace, work_dir: str) -> str:
@@ -313,8 +416,7 @@ def teacher_checkpoint(args: argparse.Namespace, work_dir: str) -> str:
     """
     if args.teacher_ckpt:
         return args.teacher_ckpt
-    epochs = args.teacher_epochs or args.epochs
-    return osp.join(work_dir, 'teacher', f'epoch_{epochs}.pth')
+    return osp.join(work_dir, 'teacher', f'epoch_{args.teacher_epochs}.pth')
 
 
 def student_runs(args: argparse.Namespace, work_dir: str, data_root: str,
@@ -331,8 +433,6 @@ def student_runs(args: argparse.Namespace, work_dir: str, data_root: str,
     Returns:
         List[Run]: The runs.
     """
-    suffix = DATASETS[args.dataset]['suffix']
-    udskd = 'configs/udskd/udskd_logits_resnet50_resnet18-mobilenet-v2'
     runs = []
     for seed in args.seeds:
         base = common_options(args, data_root, args.epochs, seed)
@@ -345,48 +445,51 @@ def student_runs(args: argparse.Namespace, work_dir: str, data_root: str,
         kd_opts += list(args.cfg_options)
         ud_opts += list(args.cfg_options)
         for row in args.rows:
-            if row in ('hard', 'kd'):
-                for student, stem in STUDENT_STEMS.items():
-                    if row == 'hard':
-                        cfg, opts = f'configs/baselines/{stem}_{suffix}.py', \
-                            base
-                    else:
-                        cfg = f'configs/kd/kd_logits_resnet50_{stem}_' \
-                              f'{suffix}.py'
-                        opts = kd_opts
+            opts = base if row in NO_TEACHER_ROWS else None
+            if row in SINGLE_ROWS:
+                for student in STUDENTS:
                     runs.append(Run(
-                        f'{row}-{student}/seed{seed}', row, cfg,
+                        f'{row}-{student}/seed{seed}', row,
+                        _config(args, row, student),
                         osp.join(work_dir, f'{row}-{student}', f'seed{seed}'),
-                        seed, {student: ''}, list(opts)))
+                        seed, {student: ''}, list(opts or kd_opts)))
             else:
-                variant = {'uncertainty': '_no-peer', 'udskd': '',
-                           'no-uncertainty': '_no-uncertainty'}[row]
                 runs.append(Run(
-                    f'{row}/seed{seed}', row, f'{udskd}{variant}_{suffix}.py',
+                    f'{row}/seed{seed}', row, _config(args, row),
                     osp.join(work_dir, row, f'seed{seed}'), seed,
-                    {s: f'{s}/' for s in STUDENTS}, list(ud_opts)))
+                    {s: f'{s}/' for s in STUDENTS + ('ensemble', )},
+                    list(opts or ud_opts)))
+    missing = sorted({r.config for r in runs
+                      if not osp.isfile(osp.join(REPO, r.config))})
+    if missing:
+        raise ValueError(f'--dataset {args.dataset} has no config for some '
+                         f'--rows: {", ".join(missing)}')
     return runs
 
 
 def confidence_command(args: argparse.Namespace, work_dir: str,
-                       data_root: str, teacher_ckpt: str) -> List[str]:
-    """The ``teacher_confidence.py`` command on the test/val split.
+                       data_root: str, teacher_ckpt: str,
+                       split: str = 'val') -> List[str]:
+    """The ``teacher_confidence.py`` command on the test/val split (or on
+    the students' train data).
 
     Args:
         args (argparse.Namespace): The tool's options.
         work_dir (str): The ablation work dir.
-        data_root (str): The data root.
+        data_root (str): The students' data root.
         teacher_ckpt (str): The teacher checkpoint.
+        split (str): ``'val'`` (the test/val split) or ``'train'`` (the
+            images the students train on). Defaults to ``'val'``.
 
     Returns:
         List[str]: The argument vector (output in
-        ``work_dir/teacher_confidence``).
+        ``work_dir/teacher_confidence`` or ``..._train``).
     """
-    suffix = DATASETS[args.dataset]['suffix']
+    out = 'teacher_confidence' + ('' if split == 'val' else f'_{split}')
     return [sys.executable, 'tools/analysis_tools/teacher_confidence.py',
-            f'configs/baselines/resnet50_{suffix}.py', '--checkpoint',
-            teacher_ckpt, '--split', 'val', '--tau', '4', '--data-root',
-            data_root, '--out-dir', osp.join(work_dir, 'teacher_confidence')]
+            _config(args, 'teacher'), '--checkpoint', teacher_ckpt,
+            '--split', split, '--tau', '4', '--data-root', data_root,
+            '--out-dir', osp.join(work_dir, out)]
 
 
 def execute(run: Run, threads: int) -> int:
@@ -465,14 +568,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     data_root = osp.abspath(data_root) if osp.exists(data_root) else \
         data_root
     ckpt = teacher_checkpoint(args, work_dir)
-    teacher = None if args.teacher_ckpt else teacher_run(args, work_dir,
-                                                         data_root)
+    teacher = None if args.teacher_ckpt else teacher_run(
+        args, work_dir, teacher_data_root(
+            args, data_root, args.dry_run or args.summarize_only))
     runs = student_runs(args, work_dir, data_root, ckpt)
     everything = ([teacher] if teacher else []) + runs
     todo = [r for r in everything if not is_finished(r.work_dir)]
     # the --resume flag is decided when a run starts, not now
 
     conf_cmd = confidence_command(args, work_dir, data_root, ckpt)
+    # the teacher on the very images the students train on (a subset)
+    conf_train = confidence_command(args, work_dir, data_root, ckpt,
+                                    'train') if args.train_per_class else []
     commands = [' '.join(shlex.quote(c) for c in r.command())
                 for r in everything]
     result: Dict[str, object] = dict(
@@ -485,7 +592,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         for run, cmd in zip(everything, commands):
             state = 'run ' if run in todo else 'skip'
             print(f'{state} {run.name}: {cmd}')
-        print('conf ' + ' '.join(shlex.quote(c) for c in conf_cmd))
+        for cmd in filter(None, (conf_cmd, conf_train)):
+            print('conf ' + ' '.join(shlex.quote(c) for c in cmd))
     if args.dry_run:
         return result
     if not args.summarize_only:
@@ -497,13 +605,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(lambda r: execute(r, args.threads), pending))
     conf_dir = osp.join(work_dir, 'teacher_confidence')
-    if not osp.isfile(osp.join(conf_dir, 'summary.json')) and \
-            osp.isfile(ckpt) and not args.summarize_only:
-        env = dict(os.environ)
-        env.setdefault('OMP_NUM_THREADS', str(args.threads))
-        subprocess.run(conf_cmd, cwd=REPO, env=env, check=True)
+    for cmd in filter(None, (conf_cmd, conf_train)):
+        if not osp.isfile(osp.join(cmd[-1], 'summary.json')) and \
+                osp.isfile(ckpt) and not args.summarize_only:
+            env = dict(os.environ)
+            env.setdefault('OMP_NUM_THREADS', str(args.threads))
+            subprocess.run(cmd, cwd=REPO, env=env, check=True)
     hyper = dict(dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                 teacher_epochs=args.teacher_epochs or args.epochs,
+                 teacher_epochs=args.teacher_epochs,
                  teacher_ckpt=ckpt, train_per_class=args.train_per_class,
                  test_per_class=args.test_per_class, resize=args.resize,
                  data_root=data_root,

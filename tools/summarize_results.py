@@ -37,6 +37,9 @@ ROW_LABELS: Dict[str, str] = {
     'uncertainty': '+ uncertainty weighting (UDSKD no-peer, γ = 0)',
     'udskd': '+ peer learning (full UDSKD, α .4 β .4 γ .2)',
     'no-uncertainty': 'UDSKD without uncertainty weighting (w = 1)',
+    'kd-conf': 'built-in KD with the confidence weight w (α .3 β .7)',
+    'dkd': 'DKD (MMRazor built-in, α 1 β 8, τ 4)',
+    'dml': 'DML: the two students as peers, no teacher (γ only)',
 }
 #: the two students
 STUDENTS: Tuple[str, ...] = ('r18', 'mbv2')

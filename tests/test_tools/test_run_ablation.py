@@ -248,7 +248,8 @@ def test_resize_pipeline_index_is_the_random_crop(dataset):
     from mmengine.config import Config
     res = abl.main(['--dataset', dataset, '--data-root', '/nowhere',
                     '--work-dir', '/tmp/unused_wd', '--dry-run', '--resize',
-                    '32', '--seeds', '0', '--rows', *abl.ROWS])
+                    '32', '--seeds', '0', '--rows', 'hard', 'kd',
+                    'uncertainty', 'udskd', 'no-uncertainty'])
     configs = {c.split()[2] for c in res['commands']}
     assert len(configs) == 1 + 2 + 2 + 3
     for path in configs:
@@ -286,3 +287,34 @@ def test_make_subset_resize(tmp_path):
             small = np.asarray(img)
         i = int(path.stem)
         assert np.all(small == 60 + i * 40), (name, np.unique(small))
+
+
+def test_lowdata_protocol_plan(tmp_path):
+    """cifar10-lowdata: the teacher on the FULL train split with its own
+    schedule (no epoch overrides, a checkpoint every epoch), every student
+    row on the per-class subset, each row's config from the protocol's
+    folder, and a missing row config refused by name."""
+    res = abl.main(['--dataset', 'cifar10-lowdata', '--data-root', '/full',
+                    '--work-dir', str(tmp_path), '--dry-run', '--seeds',
+                    '0', '--rows', 'hard', 'kd', 'kd-conf', 'dkd',
+                    'uncertainty', 'udskd', 'no-uncertainty'])
+    cmds = dict(zip(res['runs'], res['commands']))
+    assert len(cmds) == 1 + 4 * 2 + 3
+    teacher = cmds['teacher']
+    assert 'configs/lowdata_cifar10/resnet50-w16_1xb128_cifar10.py' in teacher
+    assert 'data_root=/full ' in teacher
+    assert 'max_epochs' not in teacher and 'param_scheduler' not in teacher
+    assert 'default_hooks.checkpoint.interval=1' in teacher
+    for name, cmd in cmds.items():
+        assert cmd.split()[2].startswith('configs/lowdata_cifar10/')
+        assert osp.isfile(osp.join(REPO, cmd.split()[2])), cmd
+        if name != 'teacher':
+            assert f'data_root={tmp_path}/data ' in cmd
+            assert 'train_cfg.max_epochs=40' in cmd
+            assert (f'model.teacher_ckpt={tmp_path}/teacher/epoch_20.pth'
+                    in cmd) == (not name.startswith('hard'))
+    assert 'resnet18-w16' in cmds['dkd-r18/seed0']
+    assert 'mobilenet-v2-w0.5' in cmds['kd-conf-mbv2/seed0']
+    with pytest.raises(ValueError, match='dkd_logits_resnet50_resnet18'):
+        abl.main(['--dataset', 'cifar10', '--data-root', '/x', '--work-dir',
+                  str(tmp_path), '--dry-run', '--rows', 'dkd'])
