@@ -21,9 +21,10 @@ from ...utils.validation import (check_choice, check_num_classes_agree,
 from ...utils.weights_only import load_state_dict_exactly
 from ..distillers import MultiStudentDistiller
 from ..utils import (apply_speed_options, build_model, ce_targets,
-                     check_speed_options, checkpoint_students, logits_of, logits_to_predictions,
-                     logits_without_grad, register_wrapper_key_hooks,
-                     to_memory_format, to_predictions, unwrap_model)
+                     check_speed_options, checkpoint_students, logits_of,
+                     logits_to_predictions, logits_without_grad,
+                     register_wrapper_key_hooks, to_memory_format,
+                     to_predictions, unwrap_model)
 from .peer_steps import PEER_STEPS, student_wrappers
 
 __all__ = ['MultiStudentDistill']
