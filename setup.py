@@ -24,6 +24,7 @@ setup(
     '(arXiv 2511.18826), CKD and DKEL for MMRazor',
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
+    license='Apache License 2.0',
     packages=find_packages(include=['mmrazor_udskd', 'mmrazor_udskd.*']),
     # the ImageNet-100 class list (100 public WordNet IDs)
     package_data={'mmrazor_udskd': ['datasets/*.txt']},

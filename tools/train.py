@@ -19,7 +19,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmrazor_udskd.utils import apply_data_root, enable_amp  # noqa: E402
-from mmrazor_udskd.utils.checks import check_data_cfg  # noqa: E402
+from mmrazor_udskd.datasets.data_checks import check_data_cfg  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -12,8 +12,9 @@ default_hooks = dict(
                     backend_args=dict(backend='atomic_local')),
 )
 # CPUMallocHook: on the CPU, glibc keeps freed memory for the next iteration
-# instead of page-faulting every activation in again (same numbers, ~10 %
-# faster dual-student steps; a no-op on GPUs).
+# instead of page-faulting every activation in again (same numbers; on a
+# 2-core CPU VM at batch 16 / 224 px the dual-student step lost its 10-39 %
+# overhead over its components, see docs/benchmark.md; a no-op on GPUs).
 # reliability: bad data stops the run before training (labels outside
 # [0, C), empty data sets), logged values are means over ranks, and every
 # epoch's randomness depends on (seed, epoch) only, so --resume reproduces an

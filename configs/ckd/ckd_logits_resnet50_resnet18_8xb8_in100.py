@@ -17,8 +17,9 @@ student.head.loss.loss_weight = 1.0  # CE
 model = dict(
     architecture=student,
     teacher=_base_.r50,
-    # a checkpoint of ../teacher/ (or any R50 with this head), e.g.
-    # --cfg-options model.teacher_ckpt=work_dirs/teacher/best.pth
+    # a checkpoint of ../baselines/resnet50_8xb8_in100.py (or any R50
+    # with this head), e.g. --cfg-options
+    # model.teacher_ckpt=work_dirs/resnet50_8xb8_in100/epoch_50.pth
     teacher_ckpt=None,
     distiller=dict(
         distill_losses=dict(

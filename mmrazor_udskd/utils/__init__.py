@@ -1,4 +1,6 @@
-"""Small helpers shared by the tools and tests."""
+"""Helpers outside the models: config validation (``validation``),
+weights-only checkpoint loading (``weights_only``), finite checks, and the
+config, data, memory and allocator helpers of the tools."""
 from .config import apply_data_root, enable_amp
 from .shared_data import (ARCHIVES, cache_dir, extract_dataset, make_subset,
                           shared_data_dir)

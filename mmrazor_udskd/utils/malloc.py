@@ -6,7 +6,9 @@ iteration. With glibc's defaults, blocks above the mmap threshold (at most
 ``mmap``-ed and handed back to the kernel on ``free``, and the top of the
 heap is trimmed, so every step page-faults its whole working set in again:
 about 460,000 minor faults (1.8 GiB) per dual-student step at batch 16 and
-224 px on a 2-core VM, ~10 % of the step. The dual-student step has the
+224 px on a 2-core VM, where that step then cost 10 % to 39 % more than its
+components (run to run; 0.7 % with memory retained, see
+``docs/benchmark.md``). The dual-student step has the
 larger working set (both students' graphs are alive at once), so it pays
 more of this than a single-student step. Setting ``M_MMAP_MAX`` to 0 (serve
 every block from the heap) and a large ``M_TRIM_THRESHOLD`` (do not give the

@@ -71,10 +71,10 @@ def test_sequential_equals_parallel(students):
 def test_sequential_with_dropout_differs_without_rng_replay(monkeypatch):
     """Negative control: without replaying the generator the second forward
     draws other dropout masks, and the runs part."""
-    import mmrazor_udskd.models.algorithms.multi_student_distill as msd
+    import mmrazor_udskd.models.algorithms.peer_steps as msd
     students = dict(r18=_dropout_net(4), mbv2=_dropout_net(5))
     ref, seq = _pair(students=students)
-    monkeypatch.setattr(msd, '_set_rng_state', lambda device, state: None)
+    monkeypatch.setattr(msd, 'set_rng_state', lambda device, state: None)
     ref_logs, seq_logs = _train(ref, 1), _train(seq, 1)
     assert abs(float(ref_logs[0]['mbv2.loss']) -
                float(seq_logs[0]['mbv2.loss'])) > 1e-4
@@ -83,7 +83,7 @@ def test_sequential_with_dropout_differs_without_rng_replay(monkeypatch):
 def test_sequential_without_bn_restore_double_counts(monkeypatch):
     """Negative control: not restoring the BatchNorm buffers after the peer
     forward updates the running statistics twice per step."""
-    import mmrazor_udskd.models.algorithms.multi_student_distill as msd
+    import mmrazor_udskd.models.algorithms.peer_steps as msd
     ref, seq = _pair()
     monkeypatch.setattr(msd, 'kept_norm_stats',
                         lambda module: contextlib.nullcontext())

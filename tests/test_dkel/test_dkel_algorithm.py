@@ -16,7 +16,7 @@ from mmpretrain.structures import DataSample
 from mmrazor.registry import MODELS
 from mmrazor_udskd.models.algorithms.decoupled_online_distill import \
     DecoupledOnlineDistill
-from mmrazor_udskd.models.algorithms.dkel_functional import soft_kd_loss
+from mmrazor_udskd.models.losses.dkel_functional import soft_kd_loss
 
 NUM_CLASSES = 5
 

@@ -6,11 +6,10 @@ import torch
 import torch.nn as nn
 
 import mmrazor_udskd  # noqa: F401
-from mmrazor_udskd.models.algorithms.dkel_functional import (decay_weight,
-                                                             ema_momentum,
-                                                             ema_update_,
-                                                             sigmoid_rampup,
-                                                             soft_kd_loss)
+from mmrazor_udskd.models.losses.dkel_functional import soft_kd_loss
+from mmrazor_udskd.models.losses.schedules import (decay_weight, ema_momentum,
+                                                   sigmoid_rampup)
+from mmrazor_udskd.models.utils.teacher_updates import ema_update_
 
 
 @pytest.mark.parametrize('step,expected', [(0, 0.0), (1, 0.5), (2, 2.0 / 3),

@@ -14,8 +14,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmrazor.registry import MODELS
 
-from mmrazor_udskd.models.algorithms.multi_student_distill import (
-    MultiStudentDistill, _logits_of)
+from mmrazor_udskd.models.algorithms.multi_student_distill import \
+    MultiStudentDistill
+from mmrazor_udskd.models.utils import logits_of as _logits_of
 
 __all__ = ['RankDumpHook', 'PauseAtIterHook', 'WeightsOnlyProbeHook',
            'MetricOverrideHook', 'UnsyncedMultiStudentDistill']

@@ -12,8 +12,9 @@ from mmengine.config import Config
 from mmrazor.registry import MODELS
 
 from mmrazor_udskd.datasets import CorruptImageError, SafeLoadImageFromFile
-from mmrazor_udskd.utils.checks import (check_data_cfg, check_student_names,
-                                        check_trainable)
+from mmrazor_udskd.datasets.data_checks import check_data_cfg
+from mmrazor_udskd.utils.validation import (check_student_names,
+                                            check_trainable)
 from ._common import CIFAR_UDSKD, DEFAULT_HOOKS, build_runner
 from ._udskd_tiny_models import tiny_pair
 

@@ -13,8 +13,9 @@ import torch
 from mmrazor.registry import MODELS
 
 from mmrazor_udskd.compat import applied_patches
-from mmrazor_udskd.utils.checks import (UnsafeCheckpointError,
-                                        force_weights_only, load_weights_only)
+from mmrazor_udskd.utils.weights_only import (UnsafeCheckpointError,
+                                              force_weights_only,
+                                              load_weights_only)
 from ._common import assert_weights_only_is_default
 from ._udskd_tiny_models import tiny_pair
 

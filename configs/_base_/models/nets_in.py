@@ -1,6 +1,7 @@
 # The paper's three networks at 224x224 (mmpretrain architectures), as plain
-# model dicts that algorithm configs use with {{_base_.<name>}}. num_classes
-# follows ImageNet-100; dataset configs override the heads' num_classes.
+# model dicts that algorithm configs use with {{_base_.<name>}}. The heads
+# predict ImageNet-100's 100 classes; a config for another data set sets
+# <net>.head.num_classes itself.
 r50 = dict(
     _scope_='mmpretrain',
     type='ImageClassifier',

@@ -16,10 +16,12 @@ class CPUMallocHook(Hook):
     ``M_MMAP_MAX=0`` and a large ``M_TRIM_THRESHOLD``) before the run when
     the model's parameters are on the CPU, so each iteration reuses the
     previous iteration's pages instead of faulting fresh ones in. Numbers
-    are unchanged; on a 2-core VM it removed ~460,000 page faults per
-    dual-student step (batch 16, 224 px) and the step's ~10 % overhead over
-    its components (see ``docs/benchmark.md``). Nothing happens on GPUs
-    (CUDA has its own caching allocator) or without glibc.
+    are unchanged. Measured on a 2-core CPU VM (batch 16, 224 px, 2
+    threads; ``docs/benchmark.md``): it removed ~460,000 page faults per
+    dual-student step; with glibc's defaults that step cost 10 % to 39 %
+    more than its three components (varying from run to run), with the
+    hook 0.7 %. Nothing happens on GPUs (CUDA has its own caching
+    allocator) or without glibc.
 
     Args:
         trim_threshold (int): ``M_TRIM_THRESHOLD`` in bytes.

@@ -9,7 +9,8 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
-from ...utils.checks import check_labels_in_range, model_num_classes
+from ...datasets.data_checks import check_labels_in_range
+from ...utils.validation import model_num_classes
 
 __all__ = ['DataSanityHook']
 

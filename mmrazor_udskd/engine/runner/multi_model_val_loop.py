@@ -9,10 +9,11 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.evaluator import Evaluator
-from mmengine.model import is_model_wrapper
 from mmengine.runner import ValLoop, autocast
 from mmrazor.registry import LOOPS
 from torch.utils.data import DataLoader
+
+from ...models.utils import unwrap_model
 
 __all__ = ['MultiModelValLoop']
 
@@ -76,8 +77,7 @@ class MultiModelValLoop(ValLoop):
     @property
     def model(self) -> torch.nn.Module:
         """The runner's model, unwrapped from a DDP wrapper."""
-        model = self.runner.model
-        return model.module if is_model_wrapper(model) else model
+        return unwrap_model(self.runner.model)
 
     def _build_evaluator(self) -> Evaluator:
         """A fresh evaluator for one model name."""

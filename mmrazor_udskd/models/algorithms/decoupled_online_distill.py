@@ -1,5 +1,6 @@
-"""DKEL: decoupled knowledge with ensemble learning, an online distillation
-algorithm without a pre-trained teacher (Shao & Chen, arXiv 2312.11218)."""
+"""DKEL's algorithm: N branches trained from scratch with N decoupled EMA
+teachers (Shao & Chen, arXiv 2312.11218); its terms are in
+:mod:`..losses.dkel_functional`, its schedules in :mod:`..losses.schedules`."""
 import copy
 from collections import OrderedDict
 from typing import Dict, List, Optional, Union
@@ -7,25 +8,22 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import all_reduce, get_world_size
-from mmengine.logging import MessageHub
-from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
 from mmpretrain.structures import DataSample
-
 from mmrazor.registry import MODELS
-from .dkel_functional import (decay_weight, ema_momentum, ema_update_,
-                              sigmoid_rampup, soft_kd_loss)
+
+from ...utils.validation import check_predict_with, check_student_names
+from ..distillers import DKELDistiller
+from ..losses.schedules import ema_momentum
+from ..utils import (build_model, current_epoch, ema_update_, gt_labels,
+                     logits_to_predictions, logits_without_grad, sgd_step_,
+                     unwrap_model)
 
 __all__ = ['DecoupledOnlineDistill']
 
 ForwardResults = Union[Dict[str, torch.Tensor], List[DataSample],
                        torch.Tensor]
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a (distributed) model wrapper, or ``module``."""
-    return module.module if is_model_wrapper(module) else module
 
 
 @MODELS.register_module()
@@ -59,26 +57,10 @@ class DecoupledOnlineDistill(BaseModel):
     follow their own activations, as in the authors' code), in validation in
     eval mode.
 
-    Loss of branch :math:`i` at epoch :math:`e`, with logits :math:`z_i`,
-    teacher logits :math:`t_j`, the detached online ensemble
-    :math:`\\bar z = \\frac{1}{N} \\sum_j z_j` and
-    :math:`KD(a, b) = \\tau^2 KL(\\sigma(b/\\tau) \\| \\sigma(a/\\tau))`:
-
-    .. math::
-
-        L_i = \\lambda_{ce} CE(z_i, y)
-            + r_e \\lambda_{kd} KD(z_i, \\bar z)
-            + r_e \\lambda_{peer} \\Big[ w_e KD\\big(z_i,
-              \\tfrac{1}{N-1} \\textstyle\\sum_{j \\ne i} t_j\\big)
-            + (1 - w_e) \\tfrac{1}{N-1} \\textstyle\\sum_{j \\ne i}
-              KD(z_i, t_j) \\Big]
-
-    with the decaying ensemble weight :math:`w_e = e^{-k e}` (0 once below
-    ``decay_cutoff``) and the sigmoid ramp-up
-    :math:`r_e = \\exp(-5 (1 - \\min(e, T)/T)^2)` (``rampup_epochs`` = T;
-    1 when T = 0). The authors' ramp-up helper divides by the loss weight
-    instead of T, which keeps the distillation terms near 0 until epoch 81;
-    this implementation uses the intended formula.
+    The loss of every branch (CE, distillation from the online ensemble
+    and from the other branches' teachers, with the decaying ensemble weight
+    :math:`w_e` and the ramp-up :math:`r_e`) is composed by
+    :class:`~mmrazor_udskd.models.distillers.DKELDistiller`.
 
     Differences from the authors' network: their branches share the lower
     layers of one ResNet and their ensemble is a learned linear layer on the
@@ -98,17 +80,14 @@ class DecoupledOnlineDistill(BaseModel):
         branches (Dict[str, Union[dict, nn.Module]]): At least two student
             classifiers (configs or modules), keyed by names that are valid
             Python identifiers (e.g. ``dict(b0=..., b1=...)``).
-        tau (float): Distillation temperature. Defaults to 3.0.
-        ce_weight (float): :math:`\\lambda_{ce}`. Defaults to 1.0.
-        kd_weight (float): :math:`\\lambda_{kd}`, weight of the distillation
-            to the online ensemble. Defaults to 1.0.
-        peer_weight (float): :math:`\\lambda_{peer}`, weight of the
-            distillation from the other branches' teachers. Defaults to 1.0.
-        decay_k (float): Decay rate ``k`` of :math:`w_e`. Defaults to 0.5.
-        decay_cutoff (float): :math:`w_e` below this becomes 0.
-            Defaults to 0.01.
-        rampup_epochs (float): Ramp-up length T in epochs; 0 switches the
-            ramp-up off. Defaults to 0.
+        tau (float): Distillation temperature, finite and > 0. Defaults to
+            3.0.
+        ce_weight, kd_weight, peer_weight (float): :math:`\\lambda_{ce}`,
+            :math:`\\lambda_{kd}`, :math:`\\lambda_{peer}`. Defaults to 1.0.
+        decay_k, decay_cutoff (float): :math:`w_e = e^{-k e}`, 0 below the
+            cut-off. Defaults to 0.5, 0.01.
+        rampup_epochs (float): Ramp-up length in epochs; 0: none. Defaults
+            to 0. (These six: see ``DKELDistiller``.)
         teacher_init_iters (int): Number of CE-only teacher steps at the
             start of training; 0 skips the phase. Defaults to 2 (the
             authors' ``init: 1`` runs two steps).
@@ -150,36 +129,29 @@ class DecoupledOnlineDistill(BaseModel):
             raise ValueError('DKEL needs a dict of at least two branches, '
                              f'got {type(branches).__name__} of '
                              f'{len(branches) if branches else 0}')
-        if tau <= 0:
-            raise ValueError(f'tau must be > 0, got {tau}')
+        check_student_names(list(branches), reserved=('ensemble', ),
+                            field='model.branches')
         if teacher_init_iters < 0 or rampup_epochs < 0:
             raise ValueError('teacher_init_iters and rampup_epochs must be '
                              '>= 0')
         self.branch_names: List[str] = list(branches.keys())
         for name, cfg in branches.items():
             teacher_name = self.teacher_name(name)
-            if not name.isidentifier() or hasattr(self, name) or hasattr(
-                    self, teacher_name):
-                raise ValueError(f'invalid or reserved branch name {name!r}')
-            branch = cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+            if hasattr(self, name) or hasattr(self, teacher_name):
+                raise ValueError(f'branch name {name!r} in `model.branches` '
+                                 'collides with an attribute; rename it')
+            branch = build_model(cfg, f'branches.{name}')
             self.add_module(name, branch)
             teacher = copy.deepcopy(branch)
             teacher.requires_grad_(False)
             self.add_module(teacher_name, teacher)
-        if predict_with is None:
-            predict_with = self.branch_names[0]
-        if predict_with not in self.branch_names:
-            raise ValueError(f'predict_with={predict_with!r} is not one of '
-                             f'{self.branch_names}')
-        self.predict_with = predict_with
+        self.predict_with = check_predict_with(predict_with,
+                                               self.branch_names)
 
-        self.tau = float(tau)
-        self.ce_weight = float(ce_weight)
-        self.kd_weight = float(kd_weight)
-        self.peer_weight = float(peer_weight)
-        self.decay_k = float(decay_k)
-        self.decay_cutoff = float(decay_cutoff)
-        self.rampup_epochs = float(rampup_epochs)
+        self.distiller = DKELDistiller(
+            self.branch_names, tau,
+            dict(ce=ce_weight, kd=kd_weight, peer=peer_weight), decay_k,
+            decay_cutoff, rampup_epochs)
         self.teacher_init_iters = int(teacher_init_iters)
         self.teacher_init_lr_ratio = float(teacher_init_lr_ratio)
         self.teacher_init_weight_decay = teacher_init_weight_decay
@@ -192,113 +164,46 @@ class DecoupledOnlineDistill(BaseModel):
     # ----------------------------------------------------------- helpers
     @staticmethod
     def teacher_name(branch_name: str) -> str:
-        """Name of the teacher child of branch ``branch_name``.
-
-        Args:
-            branch_name (str): A branch name.
-
-        Returns:
-            str: ``f'{branch_name}_teacher'``.
-        """
+        """``f'{branch_name}_teacher'``: the name of the branch's teacher."""
         return f'{branch_name}_teacher'
 
     def branch(self, name: str) -> nn.Module:
         """The branch ``name`` (unwrapped from DDP if wrapped)."""
-        return _unwrap(getattr(self, name))
+        return unwrap_model(getattr(self, name))
 
     def teacher(self, name: str) -> nn.Module:
         """The teacher of branch ``name`` (unwrapped from DDP)."""
-        return _unwrap(getattr(self, self.teacher_name(name)))
+        return unwrap_model(getattr(self, self.teacher_name(name)))
 
     @property
     def in_teacher_init(self) -> bool:
-        """Whether the next training step is a teacher-initialisation
-        step."""
+        """Whether the next training step initialises the teachers."""
         return int(self.teacher_init_steps) < self.teacher_init_iters
 
-    @staticmethod
-    def current_epoch() -> int:
-        """The 0-based epoch from MMEngine's message hub (0 if unknown)."""
-        epoch = MessageHub.get_current_instance().get_info('epoch')
-        return int(epoch) if epoch is not None else 0
+    #: the 0-based epoch from MMEngine's message hub (0 if unknown)
+    current_epoch = staticmethod(current_epoch)
+    tau = property(lambda self: self.distiller.tau)
 
     def schedule(self, epoch: Optional[float] = None) -> Dict[str, float]:
-        """The epoch-dependent weights.
-
-        Args:
-            epoch (float, optional): The epoch; None reads the message hub.
-                Defaults to None.
-
-        Returns:
-            Dict[str, float]: ``decay_weight`` (:math:`w_e`) and
-            ``rampup_weight`` (:math:`r_e`).
-        """
-        if epoch is None:
-            epoch = self.current_epoch()
-        return dict(
-            decay_weight=decay_weight(epoch, self.decay_k, self.decay_cutoff),
-            rampup_weight=sigmoid_rampup(epoch, self.rampup_epochs))
-
-    @staticmethod
-    def _gt_labels(data_samples: List[DataSample]) -> torch.Tensor:
-        return torch.cat([ds.gt_label for ds in data_samples]).long()
+        """:meth:`DKELDistiller.schedule` at ``epoch`` (None: the message
+        hub's)."""
+        return self.distiller.schedule(
+            self.current_epoch() if epoch is None else epoch)
 
     def _teacher_logits(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
-        with torch.no_grad():
-            return {
-                name: getattr(self, self.teacher_name(name))(
-                    inputs, mode='tensor')
-                for name in self.branch_names
-            }
+        """Every teacher's logits, without gradients."""
+        return {name: logits_without_grad(
+            getattr(self, self.teacher_name(name)), inputs)
+            for name in self.branch_names}
 
-    # ------------------------------------------------------------ losses
-    def compute_losses(self,
-                       student_logits: Dict[str, torch.Tensor],
-                       teacher_logits: Dict[str, torch.Tensor],
-                       labels: torch.Tensor,
-                       epoch: Optional[float] = None
-                       ) -> Dict[str, Dict[str, torch.Tensor]]:
-        """DKEL's loss terms of every branch (see the class docstring).
-
-        Args:
-            student_logits (Dict[str, torch.Tensor]): Branch logits ``z_i``.
-            teacher_logits (Dict[str, torch.Tensor]): Teacher logits ``t_i``
-                (used detached).
-            labels (torch.Tensor): Class indices, shape ``(N,)``.
-            epoch (float, optional): The epoch; None reads the message hub.
-                Defaults to None.
-
-        Returns:
-            Dict[str, Dict[str, torch.Tensor]]: ``{branch: {'loss_ce': ..,
-            'loss_kd': .., 'loss_peer': ..}}``, weights already applied.
-        """
-        sched = self.schedule(epoch)
-        w_e, r_e = sched['decay_weight'], sched['rampup_weight']
-        student_logits = {n: z.float() for n, z in student_logits.items()}
-        teacher_logits = {n: t.float() for n, t in teacher_logits.items()}
-        ensemble = torch.stack([student_logits[n].detach()
-                                for n in self.branch_names]).mean(0)
-        losses: Dict[str, Dict[str, torch.Tensor]] = OrderedDict()
-        for name in self.branch_names:
-            z = student_logits[name]
-            others = [
-                teacher_logits[n].detach() for n in self.branch_names
-                if n != name
-            ]
-            individual = sum(soft_kd_loss(z, t, self.tau)
-                             for t in others) / len(others)
-            if w_e > 0:
-                ens_t = torch.stack(others).mean(0)
-                peer = w_e * soft_kd_loss(z, ens_t, self.tau) + (
-                    1.0 - w_e) * individual
-            else:
-                peer = individual
-            losses[name] = OrderedDict(
-                loss_ce=self.ce_weight * F.cross_entropy(z, labels),
-                loss_kd=r_e * self.kd_weight *
-                soft_kd_loss(z, ensemble, self.tau),
-                loss_peer=r_e * self.peer_weight * peer)
-        return losses
+    def compute_losses(self, student_logits: Dict[str, torch.Tensor],
+                       teacher_logits: Dict[str, torch.Tensor], labels:
+                       torch.Tensor, epoch: Optional[float] = None) -> dict:
+        """:meth:`DKELDistiller.compute_losses` at ``epoch`` (None: the
+        message hub's)."""
+        return self.distiller.compute_losses(
+            student_logits, teacher_logits, labels,
+            self.current_epoch() if epoch is None else epoch)
 
     # ----------------------------------------------------- teacher phases
     def _teacher_init_step(
@@ -308,7 +213,6 @@ class DecoupledOnlineDistill(BaseModel):
         logits before the step (detached), used as this iteration's
         targets."""
         logits = {}
-        world_size = get_world_size()
         for name in self.branch_names:
             teacher = self.teacher(name)
             group = optim_wrapper[name].optimizer.param_groups[0]
@@ -326,15 +230,7 @@ class DecoupledOnlineDistill(BaseModel):
                         loss, params, allow_unused=True)
             finally:
                 teacher.requires_grad_(False)
-            with torch.no_grad():
-                for p, g in zip(params, grads):
-                    if g is None:
-                        continue
-                    if world_size > 1:
-                        all_reduce(g, op='mean')
-                    if wd:
-                        g = g.add(p, alpha=wd)
-                    p.add_(g, alpha=-lr)
+            sgd_step_(params, grads, lr, wd)
             logits[name] = out.detach()
         self.teacher_init_steps += 1
         return logits
@@ -376,7 +272,7 @@ class DecoupledOnlineDistill(BaseModel):
         """
         data = self.data_preprocessor(data, True)
         inputs, data_samples = data['inputs'], data['data_samples']
-        labels = self._gt_labels(data_samples)
+        labels = gt_labels(data_samples)
         epoch = self.current_epoch()
 
         init_phase = self.in_teacher_init
@@ -410,16 +306,11 @@ class DecoupledOnlineDistill(BaseModel):
                 teacher_logits[name].float(), labels).detach()
 
         momentum = 0.0 if init_phase else self.ema_update_teachers()
-        sched = self.schedule(epoch)
-        device = inputs.device
+        scalars = dict(self.schedule(epoch), ema_momentum=momentum,
+                       teacher_init=float(init_phase))
         log_vars['loss'] = total
-        log_vars['decay_weight'] = torch.tensor(
-            sched['decay_weight'], device=device)
-        log_vars['rampup_weight'] = torch.tensor(
-            sched['rampup_weight'], device=device)
-        log_vars['ema_momentum'] = torch.tensor(momentum, device=device)
-        log_vars['teacher_init'] = torch.tensor(
-            float(init_phase), device=device)
+        log_vars.update({k: torch.tensor(v, device=inputs.device)
+                         for k, v in scalars.items()})
         log_vars.move_to_end('loss', last=False)
         return log_vars
 
@@ -427,27 +318,16 @@ class DecoupledOnlineDistill(BaseModel):
                 inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None,
                 mode: str = 'tensor') -> ForwardResults:
-        """``tensor``/``predict``: the ``predict_with`` branch's logits /
-        predictions; ``loss``: DKEL's loss dict of all branches (no update).
-
-        Args:
-            inputs (torch.Tensor): Preprocessed images ``(N, C, H, W)``.
-            data_samples (List[DataSample], optional): The samples.
-                Defaults to None.
-            mode (str): ``'tensor'``, ``'predict'`` or ``'loss'``.
-                Defaults to ``'tensor'``.
-
-        Returns:
-            torch.Tensor or List[DataSample] or Dict[str, torch.Tensor]:
-            Depends on ``mode``.
-        """
+        """``'tensor'``/``'predict'``: the ``predict_with`` branch's logits /
+        predictions; ``'loss'``: DKEL's loss dict of all branches (no
+        update)."""
         if mode == 'tensor':
             return getattr(self, self.predict_with)(inputs, mode='tensor')
         if mode == 'predict':
             return getattr(self, self.predict_with)(
                 inputs, data_samples, mode='predict')
         if mode == 'loss':
-            labels = self._gt_labels(data_samples)
+            labels = gt_labels(data_samples)
             student_logits = {
                 n: getattr(self, n)(inputs, mode='tensor')
                 for n in self.branch_names
@@ -460,20 +340,6 @@ class DecoupledOnlineDistill(BaseModel):
         raise RuntimeError(f'Invalid mode "{mode}".')
 
     # -------------------------------------------------------- validation
-    @staticmethod
-    def _to_samples(logits: torch.Tensor,
-                    data_samples: Optional[List[DataSample]]
-                    ) -> List[DataSample]:
-        scores = F.softmax(logits.float(), dim=1)
-        labels = scores.argmax(dim=1, keepdim=True)
-        out = []
-        for i in range(scores.size(0)):
-            sample = (data_samples[i].clone()
-                      if data_samples is not None else DataSample())
-            sample.set_pred_score(scores[i]).set_pred_label(labels[i])
-            out.append(sample)
-        return out
-
     @torch.no_grad()
     def predict_all(self,
                     inputs: torch.Tensor,
@@ -497,13 +363,13 @@ class DecoupledOnlineDistill(BaseModel):
         for name in self.branch_names:
             logits = getattr(self, name)(inputs, mode='tensor')
             branch_logits.append(logits)
-            results[name] = self._to_samples(logits, data_samples)
+            results[name] = logits_to_predictions(logits, data_samples)
         for name in self.branch_names:
             logits = getattr(self, self.teacher_name(name))(
                 inputs, mode='tensor')
-            results[self.teacher_name(name)] = self._to_samples(
+            results[self.teacher_name(name)] = logits_to_predictions(
                 logits, data_samples)
-        results['ensemble'] = self._to_samples(
+        results['ensemble'] = logits_to_predictions(
             torch.stack(branch_logits).mean(0), data_samples)
         return results
 

@@ -7,8 +7,8 @@ import torch.nn as nn
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from .functional import (_check_logits, _check_loss_weight, _check_tau,
-                         _l2_normalize, contrastive_logit_ce,
+from ...utils.validation import check_loss_weight, check_positive
+from .functional import (_check_logits, _l2_normalize, contrastive_logit_ce,
                          contrastive_logit_kd)
 
 __all__ = ['ContrastiveLogitKDLoss']
@@ -126,8 +126,8 @@ class ContrastiveLogitKDLoss(nn.Module):
                  symmetric: bool = False,
                  gather_negatives: bool = False) -> None:
         super().__init__()
-        _check_tau(temperature, 'temperature')
-        _check_loss_weight(loss_weight)
+        check_positive(temperature, 'temperature')
+        check_loss_weight(loss_weight, 'loss_weight')
         for name, value in (('symmetric', symmetric),
                             ('gather_negatives', gather_negatives)):
             if not isinstance(value, bool):

@@ -6,13 +6,12 @@ import torch.nn as nn
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from .functional import (WEIGHT_MODES, _check_choice, _check_loss_weight,
-                         _check_tau, confidence_weight, teacher_entropy,
-                         weighted_kd)
+from ...utils.validation import (check_choice, check_loss_weight,
+                                check_positive)
+from .functional import (LOSS_REDUCTIONS, WEIGHT_MODES, confidence_weight,
+                         reduce_loss, teacher_entropy, weighted_kd)
 
 __all__ = ['EntropyWeightedKDLoss']
-
-_REDUCTIONS = ('batchmean', 'mean', 'sum', 'none')
 
 
 @MODELS.register_module()
@@ -66,11 +65,11 @@ class EntropyWeightedKDLoss(nn.Module):
                  weighting: str = 'entropy',
                  entropy_tau: float = 1.0) -> None:
         super().__init__()
-        _check_tau(tau, 'tau')
-        _check_loss_weight(loss_weight)
-        _check_choice(reduction, _REDUCTIONS, 'reduction')
-        _check_choice(weighting, WEIGHT_MODES, 'weighting')
-        _check_tau(entropy_tau, 'entropy_tau')
+        check_positive(tau, 'tau')
+        check_loss_weight(loss_weight, 'loss_weight')
+        check_choice(reduction, LOSS_REDUCTIONS, 'reduction')
+        check_choice(weighting, WEIGHT_MODES, 'weighting')
+        check_positive(entropy_tau, 'entropy_tau')
         self.tau = float(tau)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
@@ -94,14 +93,7 @@ class EntropyWeightedKDLoss(nn.Module):
         preds_T = preds_T.detach()
         weight = confidence_weight(preds_T, self.entropy_tau, self.weighting)
         per_sample = weighted_kd(preds_S, preds_T, weight, self.tau, 'none')
-        if self.reduction == 'batchmean':
-            loss = per_sample.mean()
-        elif self.reduction == 'mean':
-            loss = per_sample.sum() / max(preds_S.numel(), 1)
-        elif self.reduction == 'sum':
-            loss = per_sample.sum()
-        else:
-            loss = per_sample
+        loss = reduce_loss(per_sample, self.reduction, preds_S.shape[1])
         self._record(preds_T, weight)
         return self.loss_weight * loss
 

@@ -17,6 +17,13 @@ Equations:
 * Hinton KD (arXiv 1503.02531): :func:`kl_per_sample`.
 * CKD (Zhu et al., arXiv 2404.14109): :func:`contrastive_logit_kd` (built on
   :func:`contrastive_logit_ce`).
+
+Reductions: the functions here take ``reduction='mean'`` to mean the mean
+over the **batch** of the per-sample losses (each summed over classes),
+i.e. PyTorch's ``'batchmean'``. The registered loss classes follow
+``F.kl_div`` and MMRazor's ``KLDivergence`` instead: there ``'batchmean'``
+is that batch mean and ``'mean'`` divides the sum by ``B·C`` (see
+:func:`reduce_loss`).
 """
 import math
 from typing import Optional
@@ -25,16 +32,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ...utils.validation import check_choice, check_positive
+
 __all__ = [
     'teacher_entropy', 'confidence_weight', 'kl_per_sample', 'weighted_kd',
     'peer_kl', 'contrastive_logit_ce', 'contrastive_logit_kd',
-    'reduce_per_sample', 'WEIGHT_MODES', 'SAMPLE_REDUCTIONS'
+    'reduce_per_sample', 'reduce_loss', 'WEIGHT_MODES',
+    'SAMPLE_REDUCTIONS', 'LOSS_REDUCTIONS'
 ]
 
 #: the confidence-weight modes accepted by :func:`confidence_weight`
 WEIGHT_MODES = ('entropy', 'margin', 'none')
 #: the reductions accepted by :func:`reduce_per_sample`
 SAMPLE_REDUCTIONS = ('mean', 'sum', 'none')
+#: the reductions accepted by :func:`reduce_loss` (and the loss classes)
+LOSS_REDUCTIONS = ('batchmean', 'mean', 'sum', 'none')
 
 
 def _check_logits(logits: Tensor, name: str) -> None:
@@ -45,24 +57,13 @@ def _check_logits(logits: Tensor, name: str) -> None:
                          f'got shape {shape}')
 
 
-def _check_tau(tau: float, name: str = 'tau') -> None:
-    """Raise ``ValueError`` unless ``tau`` is a finite positive number."""
-    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
-        raise ValueError(f'`{name}` must be a finite number > 0, got {tau!r}')
-
-
-def _check_loss_weight(loss_weight: float) -> None:
-    """Raise ``ValueError`` unless ``loss_weight`` is finite and ``>= 0``."""
-    if not (isinstance(loss_weight, (int, float))
-            and math.isfinite(loss_weight) and loss_weight >= 0):
-        raise ValueError('`loss_weight` must be a finite number >= 0, got '
-                         f'{loss_weight!r}')
-
-
-def _check_choice(value: str, allowed: tuple, name: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f'`{name}` must be one of {allowed}, got {value!r}')
+def _check_pair(logits_S: Tensor, logits_T: Tensor) -> None:
+    """Raise ``ValueError`` unless both are ``(B, C)`` logits of one shape."""
+    _check_logits(logits_S, 'logits_S')
+    _check_logits(logits_T, 'logits_T')
+    if logits_S.shape != logits_T.shape:
+        raise ValueError(f'logits_S {tuple(logits_S.shape)} and logits_T '
+                         f'{tuple(logits_T.shape)} must have the same shape')
 
 
 def _log_probs(logits: Tensor, tau: float) -> Tensor:
@@ -82,14 +83,34 @@ def reduce_per_sample(values: Tensor, reduction: str = 'mean') -> Tensor:
     Returns:
         Tensor: A scalar, or ``values`` for ``'none'``.
     """
+    check_choice(reduction, SAMPLE_REDUCTIONS, 'reduction')
     if reduction == 'mean':
         return values.mean()
+    return values.sum() if reduction == 'sum' else values
+
+
+def reduce_loss(values: Tensor, reduction: str, num_classes: int) -> Tensor:
+    """Reduce a per-sample ``(B,)`` loss as the registered loss classes do.
+
+    Args:
+        values (Tensor): Per-sample losses (each summed over classes),
+            shape ``(B,)``.
+        reduction (str): ``'batchmean'`` (sum / ``B``, the papers' form),
+            ``'mean'`` (sum / ``(B·C)``, as ``F.kl_div`` and MMRazor's
+            ``KLDivergence``), ``'sum'`` or ``'none'`` (``values``).
+        num_classes (int): ``C``, the number of classes of the logits.
+
+    Returns:
+        Tensor: A scalar, or ``values`` for ``'none'``.
+    """
+    check_choice(reduction, LOSS_REDUCTIONS, 'reduction')
+    if reduction == 'batchmean':
+        return values.mean()
+    if reduction == 'mean':
+        return values.sum() / max(values.numel() * num_classes, 1)
     if reduction == 'sum':
         return values.sum()
-    if reduction == 'none':
-        return values
-    raise ValueError(f'`reduction` must be one of {SAMPLE_REDUCTIONS}, '
-                     f'got {reduction!r}')
+    return values
 
 
 def teacher_entropy(logits_T: Tensor, tau: float = 1.0) -> Tensor:
@@ -112,7 +133,7 @@ def teacher_entropy(logits_T: Tensor, tau: float = 1.0) -> Tensor:
         ``[0, log C]``.
     """
     _check_logits(logits_T, 'logits_T')
-    _check_tau(tau)
+    check_positive(tau, 'tau')
     log_p = _log_probs(logits_T, tau)
     p = log_p.exp()
     # 0 * log 0 := 0 ; mask the log first so no -inf * 0 = NaN is formed
@@ -152,7 +173,7 @@ def confidence_weight(logits_T: Tensor,
         raise ValueError(f'Unknown confidence-weight mode {mode!r}: `mode` '
                          f'(a.k.a. `weighting`) must be one of {WEIGHT_MODES}')
     _check_logits(logits_T, 'logits_T')
-    _check_tau(tau)
+    check_positive(tau, 'tau')
     logits_T = logits_T.detach()
     batch, num_classes = logits_T.shape
     ones = logits_T.new_ones(batch, dtype=torch.float32)
@@ -188,12 +209,8 @@ def kl_per_sample(logits_S: Tensor, logits_T: Tensor, tau: float) -> Tensor:
     Returns:
         Tensor: Per-sample losses, shape ``(B,)``, ``float32``.
     """
-    _check_logits(logits_S, 'logits_S')
-    _check_logits(logits_T, 'logits_T')
-    if logits_S.shape != logits_T.shape:
-        raise ValueError(f'logits_S {tuple(logits_S.shape)} and logits_T '
-                         f'{tuple(logits_T.shape)} must have the same shape')
-    _check_tau(tau)
+    _check_pair(logits_S, logits_T)
+    check_positive(tau, 'tau')
     log_p_T = _log_probs(logits_T, tau)
     log_p_S = _log_probs(logits_S, tau)
     p_T = log_p_T.exp()
@@ -294,7 +311,7 @@ def contrastive_logit_ce(anchors: Tensor, candidates: Tensor,
     Returns:
         Tensor: Per-row losses, shape ``(N,)``, ``float32``.
     """
-    _check_tau(temperature, 'temperature')
+    check_positive(temperature, 'temperature')
     a_hat = _l2_normalize(anchors)
     c_hat = _l2_normalize(candidates)
     sim = a_hat @ c_hat.t() / temperature
@@ -350,12 +367,8 @@ def contrastive_logit_kd(logits_S: Tensor,
     Returns:
         Tensor: A scalar ``float32`` loss.
     """
-    _check_logits(logits_S, 'logits_S')
-    _check_logits(logits_T, 'logits_T')
-    if logits_S.shape != logits_T.shape:
-        raise ValueError(f'logits_S {tuple(logits_S.shape)} and logits_T '
-                         f'{tuple(logits_T.shape)} must have the same shape')
-    _check_tau(temperature, 'temperature')
+    _check_pair(logits_S, logits_T)
+    check_positive(temperature, 'temperature')
     logits_T = logits_T.detach()
     batch = logits_S.shape[0]
     if batch < 2:

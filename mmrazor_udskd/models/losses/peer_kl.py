@@ -6,12 +6,11 @@ import torch.nn as nn
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from .functional import (_check_choice, _check_loss_weight, _check_tau,
-                         peer_kl)
+from ...utils.validation import (check_choice, check_loss_weight,
+                                check_positive)
+from .functional import LOSS_REDUCTIONS, peer_kl, reduce_loss
 
 __all__ = ['PeerKLLoss']
-
-_REDUCTIONS = ('batchmean', 'mean', 'sum', 'none')
 
 
 @MODELS.register_module()
@@ -46,9 +45,9 @@ class PeerKLLoss(nn.Module):
                  peer_detach: bool = True,
                  reduction: str = 'batchmean') -> None:
         super().__init__()
-        _check_tau(tau, 'tau')
-        _check_loss_weight(loss_weight)
-        _check_choice(reduction, _REDUCTIONS, 'reduction')
+        check_positive(tau, 'tau')
+        check_loss_weight(loss_weight, 'loss_weight')
+        check_choice(reduction, LOSS_REDUCTIONS, 'reduction')
         if not isinstance(peer_detach, bool):
             raise ValueError('`peer_detach` must be a bool, got '
                              f'{peer_detach!r}')
@@ -78,12 +77,5 @@ class PeerKLLoss(nn.Module):
             peer_kl(preds_S, peer, self.tau, self.peer_detach, 'none')
             for peer in peers
         ]).mean(dim=0)
-        if self.reduction == 'batchmean':
-            loss = per_sample.mean()
-        elif self.reduction == 'mean':
-            loss = per_sample.sum() / max(preds_S.numel(), 1)
-        elif self.reduction == 'sum':
-            loss = per_sample.sum()
-        else:
-            loss = per_sample
+        loss = reduce_loss(per_sample, self.reduction, preds_S.shape[1])
         return self.loss_weight * loss

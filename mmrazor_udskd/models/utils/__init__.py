@@ -1,8 +1,11 @@
-"""Helpers for the models (not registered)."""
-from .activation_checkpoint import (checkpoint_submodules, is_checkpointed,
-                                    kept_norm_stats, norm_stats)
-
-__all__ = [
-    'checkpoint_submodules', 'is_checkpointed', 'kept_norm_stats',
-    'norm_stats'
-]
+"""Helpers of the algorithms and loops (not registered): building models,
+outputs to predictions, DDP wrappers, speed options, activation
+checkpointing, teacher updates, generator replay, the runner's position."""
+from .activation_checkpoint import *  # noqa: F401,F403
+from .build import *  # noqa: F401,F403
+from .data_samples import *  # noqa: F401,F403
+from .rng import *  # noqa: F401,F403
+from .runner_state import *  # noqa: F401,F403
+from .speed_options import *  # noqa: F401,F403
+from .teacher_updates import *  # noqa: F401,F403
+from .wrappers import *  # noqa: F401,F403

@@ -14,16 +14,18 @@ changes.
 import contextlib
 import fnmatch
 import functools
-from typing import Any, Callable, Iterator, List, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 __all__ = [
     'norm_stats', 'kept_norm_stats', 'checkpoint_submodules',
-    'is_checkpointed'
+    'is_checkpointed', 'checkpoint_students'
 ]
 
 #: attribute set on a module whose forward runs under checkpointing
@@ -159,3 +161,45 @@ def checkpoint_submodules(model: nn.Module,
         raise ValueError(f'activation checkpoint patterns {unused} match no '
                          f'submodule of {type(model).__name__}')
     return wrapped
+
+
+def checkpoint_students(
+        students: Dict[str, nn.Module],
+        spec: Optional[Dict[str, List[str]]],
+        field: str = 'model.activation_checkpoint') -> Dict[str, List[str]]:
+    """Checkpoint the students' submodules named in ``spec``.
+
+    Args:
+        students (Dict[str, nn.Module]): The students by name.
+        spec (Dict[str, List[str]], optional): Per student name, submodule
+            name patterns (see :func:`checkpoint_submodules`).
+        field (str): The config path of ``spec``, for messages. Defaults to
+            ``'model.activation_checkpoint'``.
+
+    Returns:
+        Dict[str, List[str]]: Per student, the checkpointed submodules.
+
+    Raises:
+        ValueError: For an unknown student name or a pattern that matches
+            nothing, naming the config field.
+    """
+    if not spec:
+        return {}
+    if not isinstance(spec, dict):
+        raise ValueError(f'`{field}` must be a dict of submodule name '
+                         f'patterns per student, got {type(spec).__name__}')
+    done = {}
+    for name, patterns in spec.items():
+        if name not in students:
+            raise ValueError(f'`{field}.{name}`: no student {name!r} '
+                             f'(students: {list(students)})')
+        try:
+            done[name] = checkpoint_submodules(students[name], patterns)
+        except ValueError as err:
+            raise ValueError(f'`{field}.{name}`: {err}') from None
+        print_log(f'activation checkpoint: student {name!r} recomputes '
+                  f'{len(done[name])} submodules in the backward '
+                  f'({done[name][0]} ... {done[name][-1]})',
+                  logger='current')
+    return done
+

@@ -1,2 +1,0 @@
-"""Optimizer wrapper constructors."""
-__all__ = []
