@@ -24,8 +24,8 @@ val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 
 # a short schedule: one warm-up epoch, then cosine to 0; tools/run_demo.py
 # --epochs N sets train_cfg.max_epochs and param_scheduler.1.end to N
-max_epochs = 6
-train_cfg = dict(max_epochs=max_epochs)
+max_epochs = 30
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
@@ -33,8 +33,12 @@ param_scheduler = [
          eta_min=0.0, convert_to_iter_based=True),
 ]
 
-# 23 iterations an epoch; keep only the final weights (no optimizer state)
+# keep only the final weights (no optimizer state)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=-1, max_keep_ckpts=1, save_best=None,
                     save_optimizer=False))
+
+# the low-data regime: the students see 10 labelled digits per class (100
+# images, 4 iterations an epoch), the teacher saw all 1,437
+train_dataloader = dict(batch_size=32, dataset=dict(max_per_class=10))

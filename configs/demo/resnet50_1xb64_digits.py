@@ -1,5 +1,5 @@
-# Offline demo, stage 1: the ResNet-50 teacher (CIFAR stem) trained on the
-# 8x8 digits upscaled to 16x16. Run by tools/run_demo.py; on its own:
+# Offline demo, stage 1: the ResNet-50 teacher (CIFAR stem) trained on all
+# 1,437 train digits (8x8, upscaled to 16x16). Run by tools/run_demo.py; on its own:
 #   python tools/train.py configs/demo/resnet50_1xb64_digits.py
 _base_ = [
     '../_base_/datasets/digits_bs64.py',
@@ -12,7 +12,7 @@ model = _base_.r50
 
 # a short schedule: one warm-up epoch, then cosine to 0; tools/run_demo.py
 # --epochs N sets train_cfg.max_epochs and param_scheduler.1.end to N
-max_epochs = 8
+max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
