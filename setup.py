@@ -83,5 +83,7 @@ setup(
     extras_require={
         'lite': ['mmcv-lite==2.1.0'],
         'tests': ['pytest', 'scipy'],
+        # tools/train.py --vis tensorboard
+        'tensorboard': ['tensorboard'],
     },
 )
