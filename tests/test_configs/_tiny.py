@@ -17,9 +17,10 @@ def cfg_path(rel: str) -> str:
     return osp.join(REPO_ROOT, 'configs', rel)
 
 
-def tiny_net(width: int, num_classes: int) -> dict:
-    """A one-stage ResNet_CIFAR classifier that replaces a config's net."""
-    return dict(
+def tiny_net(width: int, num_classes: int, replace: bool = True) -> dict:
+    """A one-stage ResNet_CIFAR classifier; ``replace``: it replaces a net
+    of the base config (``_delete_``) instead of being new."""
+    net = dict(
         _delete_=True, _scope_='mmpretrain', type='ImageClassifier',
         backbone=dict(type='ResNet_CIFAR', depth=18, stem_channels=width,
                       base_channels=width, num_stages=1, out_indices=(0, ),
@@ -29,6 +30,9 @@ def tiny_net(width: int, num_classes: int) -> dict:
                   in_channels=width,
                   loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
                   topk=(1, 5)))
+    if not replace:
+        del net['_delete_']
+    return net
 
 
 def write_config(path: str, bases: Sequence[str], body: str = '') -> str:
@@ -47,11 +51,13 @@ def write_config(path: str, bases: Sequence[str], body: str = '') -> str:
     return path
 
 
-def udskd_models(num_classes: int) -> str:
-    """Config lines: tiny teacher and students for a UDSKD config."""
-    return ('model = dict(teacher=' + repr(tiny_net(8, num_classes)) +
-            ', students=dict(r18=' + repr(tiny_net(4, num_classes)) +
-            ', mbv2=' + repr(tiny_net(6, num_classes)) + '))')
+def udskd_models(num_classes: int, replace: bool = True) -> str:
+    """Config lines: tiny teacher and students for a UDSKD config (or, not
+    ``replace``, for one composed of the bases without any nets)."""
+    return ('model = dict(teacher=' +
+            repr(tiny_net(8, num_classes, replace)) + ', students=dict(r18=' +
+            repr(tiny_net(4, num_classes, replace)) + ', mbv2=' +
+            repr(tiny_net(6, num_classes, replace)) + '))')
 
 
 def kd_models(num_classes: int) -> str:
