@@ -15,7 +15,8 @@ import mmrazor_udskd
 from mmrazor_udskd import compat
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-UDSKD_C10 = 'udskd/udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_cifar10.py'
+UDSKD_C10 = ('udskd/udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_'
+             'cifar10.py')
 DIGITS = 'demo/udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_digits.py'
 
 # a user's config in a folder of their own that inherits ours by scope

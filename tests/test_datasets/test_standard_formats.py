@@ -213,6 +213,8 @@ def _write_runs(tmp_path, names):
                        udskd_models(100), c100),
         'kd_c100': ([cfg_path('kd/kd_logits_resnet50_resnet18_1xb64_'
                               'cifar100.py')], kd_models(100), c100),
+        'dkd_c100': ([cfg_path('dkd/dkd_logits_resnet50_mobilenet-v2_1xb64_'
+                               'cifar100.py')], kd_models(100), c100),
         'udskd_c10_pickle': ([
             cfg_path('_base_/datasets/cifar10_pickle_bs64.py'),
             cfg_path('_base_/models/nets_cifar.py'),
@@ -234,8 +236,8 @@ def _write_runs(tmp_path, names):
 
 
 #: ceil(N / 8) iterations: every image of the split was read
-ITERS = {'udskd_c100': 3, 'kd_c100': 3, 'udskd_c10_pickle': 3,
-         'r18_imagenet': 1}
+ITERS = {'udskd_c100': 3, 'kd_c100': 3, 'dkd_c100': 3,
+         'udskd_c10_pickle': 3, 'r18_imagenet': 1}
 
 
 def _check_runs(tmp_path, names) -> None:
@@ -268,6 +270,7 @@ def test_one_epoch_imagenet_annotation_files(tmp_path):
     '(mmrazor_udskd.utils.checks.check_data_cfg) looks for image files '
     'under a CIFAR10/CIFAR100 data_root, which holds pickled batches')
 def test_one_epoch_cifar_pickled_batches(tmp_path):
-    """CIFAR-100 (UDSKD, built-in KD) and CIFAR-10 pickled, one short epoch
-    each through tools/train.py."""
-    _check_runs(tmp_path, ['udskd_c100', 'kd_c100', 'udskd_c10_pickle'])
+    """CIFAR-100 (UDSKD, built-in KD, DKD) and CIFAR-10 pickled, one short
+    epoch each through tools/train.py."""
+    _check_runs(tmp_path,
+                ['udskd_c100', 'kd_c100', 'dkd_c100', 'udskd_c10_pickle'])

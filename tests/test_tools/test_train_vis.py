@@ -10,7 +10,8 @@ import pytest
 from tests.test_configs._tiny import (REPO_ROOT, cfg_path, udskd_models,
                                       write_config, write_image_tree)
 
-UDSKD_C10 = 'udskd/udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_cifar10.py'
+UDSKD_C10 = ('udskd/udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_'
+             'cifar10.py')
 
 
 def _load_train_module():
