@@ -278,6 +278,63 @@ def _http_weights_only_apply() -> None:
     ckpt_mod.load_url = load_url
 
 
+# ---------------------------------------------------------------------------
+# 7. mmengine resolves ``pkg::`` config paths only for the packages in its
+#    MODULE2PACKAGE table, and finds a package through its distribution's
+#    location, which for an editable install is site-packages, not the code.
+# ---------------------------------------------------------------------------
+SCOPE = 'mmrazor_udskd'
+
+
+def _package_dir() -> str:
+    """The imported package's folder; its ``.mim/configs`` are the configs."""
+    return os.path.dirname(os.path.abspath(sys.modules[SCOPE].__file__))
+
+
+def _config_scope_needed() -> bool:
+    from mmengine.config import utils as cfg_utils
+    return SCOPE not in cfg_utils.MODULE2PACKAGE
+
+
+def _config_scope_apply() -> None:
+    from mmengine.config import config as cfg_mod
+    from mmengine.config import utils as cfg_utils
+    from mmengine.hub import hub as hub_mod
+    cfg_utils.MODULE2PACKAGE[SCOPE] = SCOPE
+    for mod in (cfg_mod, hub_mod):
+        original = mod.get_installed_path
+
+        def get_installed_path(package: str, _orig=original) -> str:
+            # the configs of the package this process imported, wherever pip
+            # put its metadata (editable, non-editable, a clone on sys.path)
+            return _package_dir() if package == SCOPE else _orig(package)
+
+        get_installed_path.__wrapped__ = original
+        mod.get_installed_path = get_installed_path
+
+
+# ---------------------------------------------------------------------------
+# 8. Config.fromfile('pkg::x.py') fails: mmengine resolves pkg:: in _base_.
+# ---------------------------------------------------------------------------
+def _fromfile_scope_needed() -> bool:
+    from mmengine.config import Config
+    return '::' not in inspect.getsource(Config.fromfile)
+
+
+def _fromfile_scope_apply() -> None:
+    from mmengine.config import Config
+    original = Config.fromfile
+
+    def fromfile(filename, *args, **kwargs) -> 'Config':
+        filename = str(filename)
+        if '::' in filename and not os.path.isfile(filename):
+            filename = Config._get_cfg_path(filename, '')[0]
+        return original(filename, *args, **kwargs)
+
+    fromfile.__doc__, fromfile.__wrapped__ = original.__doc__, original
+    Config.fromfile = staticmethod(fromfile)
+
+
 PATCHES: List[Patch] = [
     Patch('quant_backend_config',
           'mmrazor.structures.quantization.backend_config builds backend '
@@ -309,6 +366,15 @@ PATCHES: List[Patch] = [
           'torch.hub.load_state_dict_from_url(weights_only=False), so a '
           'downloaded checkpoint (load_from=URL, pretrained=URL) can run code',
           _http_weights_only_needed, _http_weights_only_apply),
+    Patch('config_scope',
+          "mmengine knows no 'mmrazor_udskd' scope (\"AssertionError: "
+          'mmengine does not support to load mmrazor_udskd config") and '
+          "looks for an editable install's configs in site-packages",
+          _config_scope_needed, _config_scope_apply),
+    Patch('fromfile_scope',
+          "Config.fromfile('mmrazor_udskd::udskd/x.py') raises "
+          'FileNotFoundError: mmengine resolves pkg:: only in _base_',
+          _fromfile_scope_needed, _fromfile_scope_apply),
 ]
 
 

@@ -4,8 +4,18 @@ Same command line as MMRazor's / MMPretrain's ``tools/train.py``::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--vis tensorboard]
+
+``--vis tensorboard`` adds MMEngine's ``TensorboardVisBackend`` next to the
+local JSON backend: every scalar the logger writes (each student's losses,
+learning rates and metrics, the teacher-confidence statistics) also goes to
+``<work_dir>/<timestamp>/vis_data/`` as a TensorBoard event file. Needs
+``pip install "mmrazor_udskd[tensorboard]"``. The same, without the flag::
+
+    --cfg-options "visualizer.vis_backends=[dict(type='LocalVisBackend'),dict(type='TensorboardVisBackend')]"
 """
 import argparse
+import importlib.util
 import os
 import os.path as osp
 import sys
@@ -20,6 +30,28 @@ from mmengine.runner import Runner  # noqa: E402
 
 from mmrazor_udskd.utils import apply_data_root, enable_amp  # noqa: E402
 from mmrazor_udskd.datasets.data_checks import check_data_cfg  # noqa: E402
+
+
+#: ``--vis`` choice -> (vis backend type, module it needs, pip extra)
+VIS_BACKENDS = {
+    'tensorboard': ('TensorboardVisBackend', 'tensorboard', 'tensorboard'),
+}
+
+
+def add_vis_backends(cfg: Config, names: List[str]) -> Config:
+    """Append the ``--vis`` backends to ``cfg.visualizer.vis_backends``."""
+    for name in names:
+        backend, module, extra = VIS_BACKENDS[name]
+        if importlib.util.find_spec(module) is None:
+            raise SystemExit(
+                f'--vis {name} needs the {module} package: '
+                f'pip install "mmrazor_udskd[{extra}]"')
+        visualizer = cfg.setdefault('visualizer', {})
+        backends = list(visualizer.get('vis_backends') or [])
+        if all(b.get('type') != backend for b in backends):
+            backends.append(dict(type=backend))
+        visualizer['vis_backends'] = backends
+    return cfg
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -42,6 +74,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')
+    parser.add_argument(
+        '--vis', nargs='+', default=[], choices=sorted(VIS_BACKENDS),
+        help='extra visualization backends: tensorboard writes event files '
+        'to the run\'s vis_data folder')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -74,6 +110,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
         if 'data_root' in args.cfg_options:
             apply_data_root(cfg, args.cfg_options['data_root'])
+    add_vis_backends(cfg, args.vis)
     return cfg
 
 

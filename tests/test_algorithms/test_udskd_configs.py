@@ -13,7 +13,7 @@ from mmrazor.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SUFFIXES = {'8xb8_in100': 100, '1xb64_cifar10': 10, '1xb64_tiny200': 200,
-            '1xb64_tiny100': 100}
+            '1xb64_tiny100': 100, '1xb64_cifar100': 100}
 UDSKD = 'configs/udskd/udskd_logits_resnet50_resnet18-mobilenet-v2_{}{}.py'
 
 
@@ -191,7 +191,7 @@ def test_config_set_is_complete():
         for arch in ('resnet18', 'mobilenet-v2', 'resnet50'):
             assert f'{arch}_{suffix}.py' in names
     assert osp.basename(LOWMEM) in names
-    assert len(names) == 12 + 12 + 4 + 1
+    assert len(names) == 15 + 15 + 4 + 1
 
 
 LOWMEM = UDSKD.format('lowmem_', '8xb8_in100')

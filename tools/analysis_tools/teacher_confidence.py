@@ -31,6 +31,7 @@ import math
 import os
 import os.path as osp
 import sys
+import time
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
@@ -39,6 +40,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
+from mmengine.utils import ProgressBar  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 import mmrazor_udskd  # noqa: E402,F401  (compat patches + registrations)
@@ -139,11 +141,15 @@ def teacher_logits(cfg: Config, checkpoint: Optional[str], split: str,
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
                         collate_fn=pseudo_collate)
     logits, labels = [], []
+    # progress on stderr, so that stdout keeps the summary only
+    bar = ProgressBar(len(dataset), file=sys.stderr)
     for batch in loader:
-        data = teacher.data_preprocessor(batch, False)
-        out = teacher(data['inputs'], mode='tensor')
+        with torch.no_grad():
+            data = teacher.data_preprocessor(batch, False)
+            out = teacher(data['inputs'], mode='tensor')
         logits.append(out[-1] if isinstance(out, (tuple, list)) else out)
         labels.append(torch.cat([s.gt_label for s in data['data_samples']]))
+        bar.update(len(data['data_samples']))
     return dict(logits=torch.cat(logits).float(), labels=torch.cat(labels),
                 classes=getattr(dataset, 'metainfo', {}).get('classes'))
 
@@ -237,6 +243,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
         Dict[str, object]: The summary (see :func:`confidence_summary`).
     """
     args = parse_args(argv)
+    start = time.time()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -262,6 +269,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
           f"(log C = {summary['log_num_classes']:.4f})")
     print(f"share with w < 0.5: {100 * summary['uncertain_ratio']:.2f}%")
     print('plots: ' + ', '.join(summary['plots']))
+    print(f"teacher confidence: {summary['num_samples']} {args.split} "
+          f"samples in {time.time() - start:.1f} s, mean w "
+          f"{summary['weight_mean']:.3f}, "
+          f"{100 * summary['uncertain_ratio']:.1f}% with w < 0.5, "
+          f'summary in {osp.join(args.out_dir, "summary.json")}')
     return summary
 
 

@@ -150,13 +150,14 @@ def _missing_error(split_dir: str, missing: Sequence[str],
 
 
 def _track(items: Sequence, desc: str) -> Sequence:
-    """Iterate ``items`` under mmengine's progress bar (plain if absent)."""
+    """Iterate ``items`` under mmengine's progress bar (plain if absent),
+    on stderr so that stdout keeps the summary."""
     try:
         from mmengine.utils import track_iter_progress
     except ImportError:  # mmengine is a dependency; stay usable without it
         return items
-    print(desc, flush=True)
-    return track_iter_progress(list(items))
+    print(desc, file=sys.stderr, flush=True)
+    return track_iter_progress(list(items), file=sys.stderr)
 
 
 def scan_foldered_split(split_dir: str, wnids: Sequence[str]) -> Samples:
@@ -323,10 +324,11 @@ def build_symlinks(root: str, out_dir: str, wnids: Sequence[str],
     root = osp.abspath(root)
     splits = ['train', 'val'] if val_foldered else ['train']
     for split in splits:
-        for wnid in wnids:
+        for wnid in _track(wnids, f'linking {split}/ ({len(wnids)} classes)'):
             _link(osp.join(root, split, wnid), osp.join(out_dir, split, wnid))
     if not val_foldered:
-        for name, label in val_samples:
+        for name, label in _track(
+                val_samples, f'linking val/ ({len(val_samples)} images)'):
             _link(osp.join(root, 'val', name),
                   osp.join(out_dir, 'val', wnids[label], name))
 

@@ -196,7 +196,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, str]]:
     meta = ckpt.get('meta', {}) or {}
     os.makedirs(args.out_dir, exist_ok=True)
     written = {}
-    for name in names:
+    tensors = 0
+    for i, name in enumerate(names, 1):
         own = split_state_dict(state_dict, name)
         if not own:
             raise KeyError(f'{args.checkpoint} has no keys "{name}.*"')
@@ -213,7 +214,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, str]]:
         cfg_path = osp.join(args.out_dir, f'{name}.py')
         student_config(cfg, name).dump(cfg_path)
         written[name] = dict(config=cfg_path, checkpoint=ckpt_path)
-        print(f'{name}: {len(own)} tensors -> {ckpt_path}, {cfg_path}')
+        tensors += len(own)
+        # progress on stderr; stdout keeps the one-line summary
+        print(f'[{i}/{len(names)}] {name}: {len(own)} tensors -> '
+              f'{ckpt_path}, {cfg_path}', file=sys.stderr, flush=True)
+    print(f'exported {len(written)} students ({", ".join(written)}; '
+          f'{tensors} tensors) to {args.out_dir}')
     return written
 
 
