@@ -82,6 +82,39 @@ def _prefix_path(prefix: Any) -> str:
     return prefix or ''
 
 
+def _check_pickled_batches(dataset: Mapping[str, Any], folder: str,
+                           field: str) -> bool:
+    """Check the files of a data set of pickled batches.
+
+    mmpretrain's ``CIFAR10`` / ``CIFAR100`` read ``base_folder`` +
+    ``train_list`` / ``test_list`` instead of an image tree.
+
+    Args:
+        dataset (Mapping[str, Any]): The dataset config.
+        folder (str): Its data folder.
+        field (str): Config field, for the message.
+
+    Returns:
+        bool: True when the data set is of that kind and its files exist;
+        False for other data sets.
+
+    Raises:
+        FileNotFoundError: Naming ``<field>.data_root`` and the missing file.
+    """
+    from mmpretrain.registry import DATASETS
+    cls = DATASETS.get(str(dataset.get('type', '')).split('.')[-1])
+    files = getattr(cls, 'train_list', None), getattr(cls, 'test_list', None)
+    if cls is None or not hasattr(cls, 'base_folder') or None in files:
+        return False
+    for name, _ in files[0] + files[1]:
+        path = osp.join(folder, cls.base_folder, name)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'`{field}.data_root`: {path!r} does not '
+                                    f'exist ({cls.__name__} reads the '
+                                    'official pickled batches)')
+    return True
+
+
 def check_data_cfg(cfg: Mapping[str, Any],
                    keys: Sequence[str] = ('train_dataloader',
                                           'val_dataloader',
@@ -123,5 +156,7 @@ def check_data_cfg(cfg: Mapping[str, Any],
             continue
         prefix = _prefix_path(dataset.get('data_prefix'))
         folder = prefix if osp.isabs(prefix) else osp.join(root, prefix)
+        if _check_pickled_batches(dataset, folder, field):
+            continue
         name = 'data_prefix' if prefix else 'data_root'
         check_image_folder(folder, f'{field}.{name}')

@@ -264,13 +264,28 @@ def test_one_epoch_imagenet_annotation_files(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="tools/train.py's data pre-flight check "
-    '(mmrazor_udskd.utils.checks.check_data_cfg) looks for image files '
-    'under a CIFAR10/CIFAR100 data_root, which holds pickled batches')
 def test_one_epoch_cifar_pickled_batches(tmp_path):
     """CIFAR-100 (UDSKD, built-in KD, DKD) and CIFAR-10 pickled, one short
     epoch each through tools/train.py."""
     _check_runs(tmp_path,
                 ['udskd_c100', 'kd_c100', 'dkd_c100', 'udskd_c10_pickle'])
+
+
+def test_data_check_names_a_missing_pickled_batch(tmp_path):
+    """The pre-flight data check reads CIFAR's batch list, not an image
+    tree: all files present passes, one missing is named."""
+    from mmpretrain.datasets import CIFAR10
+
+    from mmrazor_udskd.datasets.data_checks import check_data_cfg
+    folder = tmp_path / CIFAR10.base_folder
+    folder.mkdir()
+    for name, _ in CIFAR10.train_list + CIFAR10.test_list:
+        (folder / name).write_bytes(b'x')
+    cfg = dict(train_dataloader=dict(dataset=dict(
+        type='CIFAR10', data_root=str(tmp_path), data_prefix='')))
+    check_data_cfg(cfg)
+    (folder / 'data_batch_3').unlink()
+    with pytest.raises(FileNotFoundError,
+                       match=r'train_dataloader\.dataset\.data_root.*'
+                       r'data_batch_3'):
+        check_data_cfg(cfg)
