@@ -11,8 +11,8 @@ from mmpretrain.models.backbones import MobileNetV2
 from mmrazor_udskd.models.utils import (checkpoint_submodules,
                                         is_checkpointed)
 from mmrazor_udskd.utils.memory import tensor_memory_curve
-from ..test_benchmark._helpers import (assert_logs_close, build_tiny_dual,
-                                       separate_sgd, tiny_batch)
+from ...helpers.tiny_dual import (assert_logs_close, build_tiny_dual,
+                                  separate_sgd, tiny_batch)
 
 #: the tiny students' one ResNet_CIFAR stage: two BasicBlocks with BN
 PATTERNS = dict(mbv2=['backbone.layer1.*'], r18=['backbone.conv1'])

@@ -23,7 +23,8 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         from mmengine.model import MMSeparateDistributedDataParallel
         from mmengine.model.wrappers import MMDistributedDataParallel
 
-        from _udskd_tiny import build_algorithm, make_batch, separate_optim
+        from ...helpers.udskd_tiny import (build_algorithm, make_batch,
+                                           separate_optim)
 
         model = build_algorithm()  # same seed on every rank
         wrapped = MMSeparateDistributedDataParallel(
@@ -83,7 +84,8 @@ def _ckpt_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     try:
         from mmengine.model import MMSeparateDistributedDataParallel
 
-        from _udskd_tiny import build_algorithm, make_batch, separate_optim
+        from ...helpers.udskd_tiny import (build_algorithm, make_batch,
+                                           separate_optim)
 
         states = {}
         for tag, spec in (('plain', None),

@@ -1,5 +1,5 @@
 """A tiny mmpretrain classifier for in-process reliability tests."""
-from ._common import tiny_net
+from .runner_configs import tiny_net
 
 
 def tiny_pair(norm_eval: bool = False, width: int = 4,

@@ -15,8 +15,8 @@ from mmrazor.registry import MODELS
 from mmrazor_udskd.compat import applied_patches
 from mmrazor_udskd.utils.checks import (UnsafeCheckpointError,
                                         force_weights_only, load_weights_only)
-from ._common import assert_weights_only_is_default
-from ._udskd_tiny_models import tiny_pair
+from ..helpers.runner_configs import assert_weights_only_is_default
+from ..helpers.tiny_models import tiny_pair
 
 
 class Hostile:

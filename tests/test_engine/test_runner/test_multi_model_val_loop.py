@@ -11,7 +11,7 @@ from mmengine.model import BaseModel
 from mmrazor.registry import LOOPS
 from torch.utils.data import DataLoader, Dataset
 
-from _udskd_tiny import NUM_CLASSES, build_algorithm, make_batch
+from ...helpers.udskd_tiny import NUM_CLASSES, build_algorithm, make_batch
 
 
 class _ListDataset(Dataset):

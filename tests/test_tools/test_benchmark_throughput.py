@@ -9,7 +9,7 @@ import mmrazor_udskd  # noqa: F401  isort:skip  (before mmrazor)
 import pytest
 import torch
 
-from ._helpers import REPO_ROOT, load_benchmark_tool
+from ..helpers.tiny_dual import REPO_ROOT, load_benchmark_tool
 
 TRAIN = ('kd_r18', 'kd_mbv2', 'dual', 'teacher_fwd', 'r18_step',
          'mbv2_step', 'mbv2_step_plain', 'preprocess')

@@ -14,9 +14,9 @@ import torch
 from mmrazor.registry import MODELS
 
 from ..conftest import CPU_CFG_OPTIONS, REPO_ROOT
-from ._common import (DEFAULT_HOOKS, free_port, subprocess_env,
-                      write_config)
-from ._udskd_tiny_models import tiny_pair
+from ..helpers.runner_configs import (DEFAULT_HOOKS, free_port, subprocess_env,
+                                      write_config)
+from ..helpers.tiny_models import tiny_pair
 
 STUDENTS = ('r18', 'mbv2')
 

@@ -14,8 +14,8 @@ from mmrazor.registry import MODELS
 from mmrazor_udskd.datasets import CorruptImageError, SafeLoadImageFromFile
 from mmrazor_udskd.utils.checks import (check_data_cfg, check_student_names,
                                         check_trainable)
-from ._common import CIFAR_UDSKD, DEFAULT_HOOKS, build_runner
-from ._udskd_tiny_models import tiny_pair
+from ..helpers.runner_configs import CIFAR_UDSKD, DEFAULT_HOOKS, build_runner
+from ..helpers.tiny_models import tiny_pair
 
 
 def _cfg(**kwargs) -> dict:

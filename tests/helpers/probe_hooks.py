@@ -1,5 +1,5 @@
 """Hooks and a model that the reliability tests load into training
-subprocesses (``custom_imports=['tests.test_reliability._probe_hooks']``)."""
+subprocesses (``custom_imports=['tests.helpers.probe_hooks']``)."""
 import json
 import os
 import os.path as osp

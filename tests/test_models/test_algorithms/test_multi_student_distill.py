@@ -11,8 +11,8 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 from mmrazor.registry import MODELS
 
-from _udskd_tiny import (NUM_CLASSES, build_algorithm, make_batch,
-                         separate_optim, tiny_classifier)
+from ...helpers.udskd_tiny import (NUM_CLASSES, build_algorithm, make_batch,
+                                   separate_optim, tiny_classifier)
 
 TAU = 4.0
 

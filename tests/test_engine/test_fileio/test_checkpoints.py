@@ -12,8 +12,9 @@ from mmengine.config import Config
 from mmengine.fileio.backends import local_backend
 
 from mmrazor_udskd.engine.fileio import AtomicLocalBackend
-from ..conftest import REPO_ROOT
-from ._common import CIFAR_UDSKD, DEFAULT_HOOKS, build_runner, load_ckpt
+from ...conftest import REPO_ROOT
+from ...helpers.runner_configs import (CIFAR_UDSKD, DEFAULT_HOOKS,
+                                       build_runner, load_ckpt)
 
 
 class SimulatedCrash(BaseException):
@@ -157,7 +158,7 @@ def test_checkpoint_keys_do_not_depend_on_ddp(tmp_path):
     from mmengine.runner.checkpoint import load_state_dict
     from mmrazor.registry import MODELS
 
-    from ._udskd_tiny_models import tiny_pair
+    from ...helpers.tiny_models import tiny_pair
     cfg = dict(_scope_='mmrazor', type='MultiStudentDistill',
                teacher=tiny_pair(width=8),
                students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)))

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from ..conftest import CPU_CFG_OPTIONS, REPO_ROOT
-from ._common import (DEFAULT_HOOKS, assert_weights_only_is_default,
-                      load_ckpt, subprocess_env, write_config)
+from ..helpers.runner_configs import (DEFAULT_HOOKS,
+                                      assert_weights_only_is_default,
+                                      load_ckpt, subprocess_env, write_config)
 
 # 24 train images, batch 8: 3 iterations per epoch, 3 epochs; 20 val images
 SMALL = [

@@ -12,9 +12,10 @@ from mmengine.config import Config
 
 from mmrazor_udskd.utils import enable_amp
 
-from ._helpers import (REPO_ROOT, TINY_CLASSES, assert_logs_close,
-                       build_tiny_dual, load_benchmark_tool, separate_sgd,
-                       sharpen_teacher, student_params, tiny_batch)
+from ...helpers.tiny_dual import (REPO_ROOT, TINY_CLASSES, assert_logs_close,
+                                  build_tiny_dual, load_benchmark_tool,
+                                  separate_sgd, sharpen_teacher,
+                                  student_params, tiny_batch)
 
 UDSKD_IN100 = ('configs/udskd/'
                'udskd_logits_resnet50_resnet18-mobilenet-v2_8xb8_in100.py')

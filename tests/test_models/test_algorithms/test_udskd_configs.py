@@ -11,7 +11,8 @@ import torch
 from mmengine.config import Config
 from mmrazor.registry import MODELS
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ...conftest import REPO_ROOT as REPO
+
 SUFFIXES = {'8xb8_in100': 100, '1xb64_cifar10': 10, '1xb64_tiny200': 200,
             '1xb64_tiny100': 100}
 UDSKD = 'configs/udskd/udskd_logits_resnet50_resnet18-mobilenet-v2_{}{}.py'

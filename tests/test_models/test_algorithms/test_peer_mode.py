@@ -6,9 +6,9 @@ import copy
 import pytest
 import torch
 
-from ._helpers import (TINY_CLASSES, assert_logs_close, build_tiny_dual,
-                       load_benchmark_tool, separate_sgd, tiny_batch,
-                       tiny_net)
+from ...helpers.tiny_dual import (TINY_CLASSES, assert_logs_close,
+                                  build_tiny_dual, load_benchmark_tool,
+                                  separate_sgd, tiny_batch, tiny_net)
 
 
 def _dropout_net(width: int) -> dict:

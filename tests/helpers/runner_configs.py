@@ -12,7 +12,7 @@ from ..conftest import REPO_ROOT
 CIFAR_UDSKD = osp.join(
     REPO_ROOT, 'configs/udskd/'
     'udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_cifar10.py')
-PROBE_MODULE = 'tests.test_reliability._probe_hooks'
+PROBE_MODULE = 'tests.helpers.probe_hooks'
 #: the default custom hooks of configs/_base_/default_runtime.py
 DEFAULT_HOOKS = ("dict(type='DataSanityHook'), dict(type='SyncLogVarsHook'), "
                  "dict(type='EpochSeedHook')")

@@ -8,6 +8,8 @@ import torch
 from mmengine.config import Config
 from mmrazor.registry import MODELS
 
+from ...conftest import REPO_ROOT
+
 CONFIG = ('configs/udskd/'
           'udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_cifar10.py')
 # a few iterations: 48 of the 100 train images (3 batches of 16) and 40 of
@@ -107,8 +109,7 @@ def test_activation_checkpoint_from_the_command_line(cifar10_tiny, train_cli,
             'in the backward (backbone.conv1 ... backbone.layer7.0)'
             ) in proc.stdout
     after = _state(osp.join(work_dir, 'epoch_1.pth'))
-    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(
-        osp.dirname(osp.abspath(__file__)))), CONFIG))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIG))
     plain = MODELS.build(dict(cfg.model,
                               data_preprocessor=cfg.data_preprocessor))
     assert set(after) == set(plain.state_dict())
