@@ -243,11 +243,11 @@ def test_resize_dry_run_sets_train_crop(tmp_path):
 
 
 @pytest.mark.parametrize('dataset', ['cifar10', 'tiny100', 'tiny200'])
-def test_resize_pipeline_index_is_the_random_crop(dataset):
+def test_resize_pipeline_index_is_the_random_crop(dataset, tmp_path):
     """--resize addresses `pipeline.1` of every config the tool runs."""
     from mmengine.config import Config
     res = abl.main(['--dataset', dataset, '--data-root', '/nowhere',
-                    '--work-dir', '/tmp/unused_wd', '--dry-run', '--resize',
+                    '--work-dir', str(tmp_path / 'wd'), '--dry-run', '--resize',
                     '32', '--seeds', '0', '--rows', *abl.ROWS])
     configs = {c.split()[2] for c in res['commands']}
     assert len(configs) == 1 + 2 + 2 + 3

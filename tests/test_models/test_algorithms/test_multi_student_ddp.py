@@ -1,7 +1,6 @@
 """MultiStudentDistill under MMSeparateDistributedDataParallel (2 CPU ranks,
 gloo): every student is its own DDP and its gradients are all-reduced."""
 import os
-import socket
 
 import pytest
 import torch
@@ -9,16 +8,15 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+def _init_group(rank: int, world: int, store: str) -> None:
+    """A gloo group over a file store (no port to pick and release)."""
     torch.set_num_threads(1)
-    dist.init_process_group('gloo', rank=rank, world_size=world)
+    dist.init_process_group('gloo', init_method=f'file://{store}', rank=rank,
+                            world_size=world)
+
+
+def _worker(rank: int, world: int, store: str, out_dir: str) -> None:
+    _init_group(rank, world, store)
     try:
         from mmengine.model import MMSeparateDistributedDataParallel
         from mmengine.model.wrappers import MMDistributedDataParallel
@@ -58,7 +56,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 @pytest.mark.slow
 def test_separate_ddp_syncs_each_student(tmp_path):
     world = 2
-    mp.spawn(_worker, args=(world, _free_port(), str(tmp_path)),
+    mp.spawn(_worker, args=(world, str(tmp_path / 'store'), str(tmp_path)),
              nprocs=world, join=True)
     r0 = torch.load(tmp_path / 'rank0.pth', weights_only=True)
     r1 = torch.load(tmp_path / 'rank1.pth', weights_only=True)
@@ -75,12 +73,10 @@ def test_separate_ddp_syncs_each_student(tmp_path):
     torch.testing.assert_close(r0['ensemble'].sum(1), torch.ones(4))
 
 
-def _ckpt_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+def _ckpt_worker(rank: int, world: int, store: str, out_dir: str) -> None:
     """The same two steps, plain and with the mbv2 student's blocks
     checkpointed, each student in its own DDP."""
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', rank=rank, world_size=world)
+    _init_group(rank, world, store)
     try:
         from mmengine.model import MMSeparateDistributedDataParallel
 
@@ -110,7 +106,8 @@ def test_checkpointed_student_under_separate_ddp(tmp_path):
     all-reduced (equal weights on both ranks) and equal the plain run's;
     the local BatchNorm statistics are updated once per step."""
     world = 2
-    mp.spawn(_ckpt_worker, args=(world, _free_port(), str(tmp_path)),
+    mp.spawn(_ckpt_worker,
+             args=(world, str(tmp_path / 'store'), str(tmp_path)),
              nprocs=world, join=True)
     ranks = [torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
              for r in range(world)]

@@ -1,7 +1,6 @@
 """ContrastiveLogitKDLoss (CKD, arXiv 2404.14109): values, invariances,
 gradients and the distributed ``gather_negatives`` behaviour."""
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -109,17 +108,11 @@ def test_bad_args(kwargs, field):
 
 
 # ----------------------------------------------------------- 2-process gloo
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _dist_worker(rank: int, world: int, port: int, out_dir: str,
+def _dist_worker(rank: int, world: int, store: str, out_dir: str,
                  s_full: torch.Tensor, t_full: torch.Tensor) -> None:
     import torch.distributed as dist
     torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+    dist.init_process_group('gloo', init_method=f'file://{store}',
                             rank=rank, world_size=world)
     try:
         half = s_full.shape[0] // world
@@ -148,8 +141,8 @@ def test_gather_negatives_two_processes(tmp_path):
     world, batch = 2, 6
     s_full, t_full = torch.randn(batch, 5), torch.randn(batch, 5)
     torch.multiprocessing.start_processes(
-        _dist_worker, args=(world, _free_port(), str(tmp_path), s_full,
-                            t_full),
+        _dist_worker, args=(world, str(tmp_path / 'store'), str(tmp_path),
+                            s_full, t_full),
         nprocs=world, join=True, start_method='fork')
     res = [torch.load(tmp_path / f'rank{r}.pt') for r in range(world)]
     s_np, t_np = s_full.double().numpy(), t_full.double().numpy()
