@@ -3,6 +3,8 @@ subprocesses (``custom_imports=['tests.helpers.probe_hooks']``)."""
 import json
 import os
 import os.path as osp
+import pickle
+import re
 import time
 from typing import Any, Dict, List, Optional
 
@@ -92,11 +94,16 @@ class WeightsOnlyProbeHook(Hook):
         self.out = out
 
     def before_train(self, runner) -> None:
+        """Writes ``refused``: the global the refusal names (None if the
+        pickle loaded); any other error (a missing file) stops the run."""
         try:
             torch.load(self.hostile)  # the default, as mmengine calls it
-            refused = False
-        except Exception:  # noqa: BLE001 - UnpicklingError
-            refused = True
+            refused = None
+        except pickle.UnpicklingError as err:
+            found = re.findall(r'GLOBAL ([\w.]+)', str(err))
+            if 'Weights only load failed' not in str(err) or not found:
+                raise
+            refused = found[0]
         with open(self.out, 'w') as f:
             json.dump(dict(
                 refused=refused, iter=runner.iter, epoch=runner.epoch), f)

@@ -125,7 +125,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(
     # weights-only loading
     with open(probe) as f:
         seen = json.load(f)
-    assert seen == dict(refused=True, iter=3, epoch=1)
+    assert seen == dict(refused='io.open', iter=3, epoch=1)
     assert not osp.exists(pwned)
 
     a = load_ckpt(osp.join(ref_dir, 'epoch_3.pth'))

@@ -4,6 +4,8 @@ message naming the file, and its code never runs."""
 import functools
 import http.server
 import os
+import pickle
+import re
 import threading
 from typing import Iterator
 
@@ -92,7 +94,10 @@ def test_teacher_checkpoint_over_http_is_weights_only(served, tmp_path):
     model = MODELS.build(_algorithm(teacher_ckpt=f'{url}/teacher.pth'))
     for key, value in good.items():
         assert torch.equal(model.teacher.state_dict()[key], value), key
-    with pytest.raises(UnsafeCheckpointError, match='hostile.pth'):
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r'`model\.teacher_ckpt`: refused to load '
+                       r"'http://127\.0\.0\.1:\d+/hostile\.pth'.*"
+                       r'needs (io|builtins)\.open'):
         MODELS.build(_algorithm(teacher_ckpt=f'{url}/hostile.pth'))
     assert not marker.exists()
     assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ  # restored
@@ -121,7 +126,8 @@ def test_exported_student_loads_weights_only(tmp_path):
     marker = tmp_path / 'pwned'
     torch.save({'state_dict': student.state_dict(),
                 'meta': Hostile(str(marker))}, path)
-    with pytest.raises(Exception, match='Weights only load failed'):
+    with pytest.raises(pickle.UnpicklingError,
+                       match='Weights only load failed'):
         get_model(Config(dict(model=cfg)), pretrained=str(path))
     with pytest.raises(UnsafeCheckpointError, match='r18.pth'):
         load_weights_only(str(path), 'students.r18')
@@ -132,9 +138,10 @@ def test_force_weights_only_overrides_explicit_false(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'x.pth'
     torch.save({'x': Hostile(str(marker))}, path)
-    with force_weights_only(), pytest.raises(Exception,
+    with force_weights_only(), pytest.raises(pickle.UnpicklingError,
                                              match='Weights only'):
         torch.load(path, weights_only=False)
+    assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
     assert not marker.exists()
 
 
@@ -146,13 +153,25 @@ def test_force_weights_only_overrides_explicit_false(tmp_path):
     'teacher loader forces weights-only until a compat patch '
     '"http_weights_only" wraps CheckpointLoader')
 def test_mmengine_http_loader_is_weights_only(served, tmp_path):
+    """MMEngine's own http(s) loader (``load_from=URL``,
+    ``pretrained=URL``) loads a plain checkpoint and refuses one whose
+    pickle would run code, naming the global it would call."""
     from mmengine.runner.checkpoint import CheckpointLoader
     folder, url = served
     marker = tmp_path / 'pwned'
-    torch.save({'state_dict': {}, 'meta': Hostile(str(marker))},
+    good = _teacher_state()
+    torch.save({'state_dict': good, 'meta': {'epoch': 3}},
+               folder / 'good.pth')
+    torch.save({'state_dict': good, 'meta': Hostile(str(marker))},
                folder / 'm.pth')
-    try:
+    loaded = CheckpointLoader.load_checkpoint(f'{url}/good.pth',
+                                              map_location='cpu')
+    assert loaded['meta'] == {'epoch': 3}
+    assert set(loaded['state_dict']) == set(good)
+    for key, value in good.items():
+        assert torch.equal(loaded['state_dict'][key], value), key
+    with pytest.raises(pickle.UnpicklingError,
+                       match='Weights only load failed') as info:
         CheckpointLoader.load_checkpoint(f'{url}/m.pth', map_location='cpu')
-    except Exception:  # noqa: BLE001 - refusing is the expected outcome
-        pass
+    assert re.search(r'GLOBAL (io|builtins)\.open', str(info.value))
     assert not marker.exists()
