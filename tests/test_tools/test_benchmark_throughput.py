@@ -92,7 +92,8 @@ def test_benchmark_end_to_end_tiny(tmp_path, dual_config):
 
 
 def test_summarize_ratios(bench):
-    """Known times give the documented ratios."""
+    """Known times give the documented ratios; wall-clock and CPU times are
+    distinct series, so mixing them up changes the numbers."""
     times = dict(kd_r18=[1.0, 1.2], kd_mbv2=[0.8, 0.8], dual=[1.5, 1.5],
                  teacher_fwd=[0.4, 0.4], r18_step=[0.5, 0.5],
                  mbv2_step=[0.4, 0.4], mbv2_step_plain=[0.3, 0.3],
@@ -103,8 +104,12 @@ def test_summarize_ratios(bench):
     peaks['dual'] = 150 * 2**20
     static = dict(kd_r18=100 * 2**20, dual=110 * 2**20)
     tensor_peaks = dict(peaks, kd_r18=50 * 2**20, kd_mbv2=200 * 2**20)
-    result = bench.summarize(times, times, peaks, static, batch_size=16,
-                             tensor_peaks=tensor_peaks)
+    # CPU seconds: 2 threads busy in the steps, 1 in the teacher forward
+    cpu_times = {k: [2 * v for v in vs] for k, vs in times.items()}
+    cpu_times.update(teacher_fwd=[0.4, 0.4], kd_r18=[2.0, 2.2],
+                     dual=[2.5, 2.5])
+    result = bench.summarize(times, cpu_times, peaks, static,
+                             batch_size=16, tensor_peaks=tensor_peaks)
     r = result['ratios']
     assert r['dual_over_kd_r18'] == pytest.approx(1.5 / 1.1)
     assert r['dual_over_kd_r18_plus_kd_mbv2'] == pytest.approx(1.5 / 1.9)
@@ -128,7 +133,16 @@ def test_summarize_ratios(bench):
     assert r['val_dual_over_val_kd'] == pytest.approx(1.5)
     assert r['val_dual_students_over_val_single'] == pytest.approx(1.5)
     assert result['cases']['dual']['images_per_s'] == pytest.approx(16 / 1.5)
-    assert result['cpu_ratios']['floor_ratio'] == pytest.approx(1.3 / 0.9)
+    # from the CPU series: (0.4 + 1.0 + 0.8) / (0.4 + 1.0); 2.5 / 2.1
+    cpu = result['cpu_ratios']
+    assert cpu['floor_ratio'] == pytest.approx(2.2 / 1.4)
+    assert cpu['dual_over_kd_r18'] == pytest.approx(2.5 / 2.1)
+    assert cpu['dual_vs_floor'] == pytest.approx((2.5 / 2.1) / (2.2 / 1.4))
+    assert result['cases']['dual']['cpu_median_ms'] == pytest.approx(2500.0)
+    assert result['cases']['kd_r18']['cpu_median_ms'] == pytest.approx(
+        2100.0)
+    assert result['cases']['kd_r18']['median_ms'] == pytest.approx(1100.0)
+    # the least disturbed wall-clock round: 1.5 / 1.0
     assert result['min_ratios']['dual_over_kd_r18'] == pytest.approx(1.5)
     meta = dict(command='x', device_name='cpu', torch=torch.__version__,
                 threads=2, batch_size=16, resolution=224, amp='none',
