@@ -6,6 +6,9 @@ import http.server
 import os
 import pickle
 import re
+import subprocess
+import sys
+import textwrap
 import threading
 from typing import Iterator
 
@@ -17,7 +20,8 @@ from mmrazor.registry import MODELS
 from mmrazor_udskd.compat import applied_patches
 from mmrazor_udskd.utils.checks import (UnsafeCheckpointError,
                                         force_weights_only, load_weights_only)
-from ..helpers.runner_configs import assert_weights_only_is_default
+from ..helpers.runner_configs import (assert_weights_only_is_default,
+                                      write_config)
 from ..helpers.tiny_models import tiny_pair
 
 
@@ -175,3 +179,85 @@ def test_mmengine_http_loader_is_weights_only(served, tmp_path):
         CheckpointLoader.load_checkpoint(f'{url}/m.pth', map_location='cpu')
     assert re.search(r'GLOBAL (io|builtins)\.open', str(info.value))
     assert not marker.exists()
+
+
+#: writes a runner-style checkpoint as plain MMEngine does (without this
+#: package's HistoryBuffer pickling): its message hub's HistoryBuffer
+#: carries the statistics functions, which unpickle through getattr
+_PLAIN_MMENGINE_SAVE = textwrap.dedent("""
+    import sys, torch
+    from mmengine.logging.history_buffer import HistoryBuffer
+    state = torch.load(sys.argv[2], weights_only=True)
+    hub = dict(log_scalars={'train/loss': HistoryBuffer([1.0], [1])},
+               runtime_info=dict(epoch=1, iter=2))
+    torch.save(dict(meta=dict(epoch=1, iter=2), state_dict=state,
+                    message_hub=hub), sys.argv[1])
+""")
+
+
+class _Getattr:
+    """A pickle that calls ``builtins.getattr`` (the door to calling any
+    attribute of anything it can reach)."""
+
+    def __reduce__(self):
+        return (getattr, ('text', 'upper'))
+
+
+@pytest.fixture
+def refused_checkpoints(tmp_path) -> dict:
+    """``{'mmengine': path, 'getattr': path}``: a checkpoint written by plain
+    MMEngine in a fresh interpreter, and one whose pickle calls getattr."""
+    weights = tmp_path / 'weights.pth'
+    torch.save(_teacher_state(), weights)
+    paths = dict(mmengine=tmp_path / 'plain_mmengine.pth',
+                 getattr=tmp_path / 'getattr.pth')
+    subprocess.run([sys.executable, '-c', _PLAIN_MMENGINE_SAVE,
+                    str(paths['mmengine']), str(weights)], check=True,
+                   env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    torch.save({'state_dict': _teacher_state(), 'meta': _Getattr()},
+               paths['getattr'])
+    return {k: str(v) for k, v in paths.items()}
+
+
+@pytest.mark.parametrize('kind', ['mmengine', 'getattr'])
+def test_getattr_pickles_are_refused(refused_checkpoints, kind):
+    path = refused_checkpoints[kind]
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r'(?s)Weights only load failed.*getattr'):
+        torch.load(path)  # the default, as MMEngine's runner calls it
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r'`model\.teacher_ckpt`: refused to load .*'
+                       r'\(it needs [\w.]*getattr\)'):
+        MODELS.build(_algorithm(teacher_ckpt=path))
+    with pytest.raises(UnsafeCheckpointError, match=re.escape(path)):
+        load_weights_only(path, 'load_from')
+
+
+@pytest.mark.slow
+def test_train_resume_and_load_from_refuse_them(refused_checkpoints,
+                                                cifar10_tiny, train_cli,
+                                                tmp_path):
+    """tools/train.py stops before the first iteration, with torch's
+    weights-only refusal naming getattr, when it resumes from a plain
+    MMEngine checkpoint or loads ``load_from`` whose pickle calls getattr.
+    """
+    cfg = write_config(str(tmp_path / 'tiny.py'))
+    small = [f'data_root={cifar10_tiny}', 'train_dataloader.batch_size=4',
+             'train_dataloader.dataset.indices=4',
+             'val_dataloader.dataset.indices=4', 'train_cfg.max_epochs=1']
+    resume_dir = tmp_path / 'resume'
+    resume_dir.mkdir()
+    (resume_dir / 'last_checkpoint').write_text(
+        refused_checkpoints['mmengine'])
+    runs = dict(
+        resume=train_cli(cfg, str(resume_dir), *small,
+                         extra_args=['--resume']),
+        load_from=train_cli(cfg, str(tmp_path / 'load_from'), *small,
+                            f"load_from={refused_checkpoints['getattr']}"))
+    for how, proc in runs.items():
+        assert proc.returncode != 0, (how, proc.stdout[-3000:])
+        assert 'Weights only load failed' in proc.stdout, (
+            how, proc.stdout[-3000:])
+        assert re.search(r'GLOBAL [\w.]*getattr', proc.stdout), how
+        assert 'Epoch(train)' not in proc.stdout, how
+    assert 'resume' in runs['resume'].stdout.lower()
