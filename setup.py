@@ -44,6 +44,6 @@ setup(
     ],
     extras_require={
         'lite': ['mmcv-lite==2.1.0'],
-        'tests': ['pytest', 'scipy'],
+        'tests': ['pytest', 'pytest-reverse', 'scipy'],
     },
 )

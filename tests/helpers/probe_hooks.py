@@ -35,14 +35,16 @@ def _state(module: torch.nn.Module) -> Dict[str, torch.Tensor]:
 @HOOKS.register_module()
 class RankDumpHook(Hook):
     """Saves, per rank, the students' and teacher's weights before and after
-    training and the rank-local ``loss`` of every iteration (registered
-    first with priority HIGHEST, i.e. before ``SyncLogVarsHook``)."""
+    training and the rank-local ``loss`` and every other scalar output of
+    every iteration (registered first with priority HIGHEST, i.e. before
+    ``SyncLogVarsHook``)."""
 
     priority = 'HIGHEST'
 
     def __init__(self, out_dir: str) -> None:
         self.out_dir = out_dir
         self.losses: List[float] = []
+        self.logs: List[Dict[str, float]] = []
         self.init: Optional[dict] = None
 
     def _snapshot(self, runner) -> dict:
@@ -57,11 +59,13 @@ class RankDumpHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
                          outputs: Optional[dict] = None) -> None:
         self.losses.append(float(outputs['loss']))
+        self.logs.append({k: float(v) for k, v in outputs.items()
+                          if torch.as_tensor(v).numel() == 1})
 
     def after_train(self, runner) -> None:
         os.makedirs(self.out_dir, exist_ok=True)
         torch.save(dict(init=self.init, final=self._snapshot(runner),
-                        losses=self.losses),
+                        losses=self.losses, logs=self.logs),
                    osp.join(self.out_dir, f'rank{get_rank()}.pth'))
 
 

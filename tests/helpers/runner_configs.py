@@ -1,4 +1,5 @@
-"""Config writers and helpers shared by the reliability tests."""
+"""Config writers and helpers shared by the tests that train through the
+runner or tools/train.py (tiny nets on the CIFAR-10 UDSKD config)."""
 import os
 import os.path as osp
 import pickle

@@ -1,4 +1,5 @@
-"""Shared builders for the speed-option and benchmark tests."""
+"""Shared builders of the tiny dual-student model (speed options, peer mode,
+activation checkpoint and benchmark tests)."""
 import importlib.util
 import os.path as osp
 from types import ModuleType

@@ -1,4 +1,4 @@
-"""A tiny mmpretrain classifier for in-process reliability tests."""
+"""A tiny mmpretrain classifier for in-process algorithm and loader tests."""
 from .runner_configs import tiny_net
 
 

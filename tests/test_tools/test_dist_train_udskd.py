@@ -69,6 +69,64 @@ def _logged(work_dir: str, key: str) -> List[float]:
     return [row[key] for row in rows if key in row and 'lr' in str(row)]
 
 
+def _predict_all_top1(cfg_path: str, ckpt: str, data_root: str,
+                      n_images: int) -> Dict[str, float]:
+    """Top-1 (%) of every model of ``predict_all`` on the first
+    ``n_images`` test images, in this process, from ``ckpt``."""
+    from mmengine.config import Config
+    from mmengine.registry import DATASETS, init_default_scope
+
+    from mmrazor_udskd.utils import apply_data_root
+    cfg = Config.fromfile(cfg_path)
+    apply_data_root(cfg, data_root)
+    init_default_scope('mmpretrain')
+    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset,
+                                  indices=n_images))
+    model = MODELS.build(dict(cfg.model,
+                              data_preprocessor=cfg.data_preprocessor))
+    state = torch.load(ckpt, map_location='cpu',
+                       weights_only=True)['state_dict']
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    hits: Dict[str, int] = {}
+    for start in range(0, n_images, 5):
+        items = [dataset[i] for i in range(start, min(start + 5, n_images))]
+        batch = dict(inputs=[x['inputs'] for x in items],
+                     data_samples=[x['data_samples'] for x in items])
+        with torch.no_grad():
+            data = model.data_preprocessor(batch, False)
+            preds = model.predict_all(**data)
+        for name, samples in preds.items():
+            hits[name] = hits.get(name, 0) + sum(
+                int(s.pred_label.item() == s.gt_label.item())
+                for s in samples)
+    return {name: 100.0 * h / n_images for name, h in hits.items()}
+
+
+def assert_test_tool_matches_predict_all(cfg_path: str, ckpt: str,
+                                         data_root: str, work_dir: str,
+                                         n_images: int = 10) -> None:
+    """``tools/test.py`` on ``ckpt`` reports, per model, the top-1 of an
+    in-process ``predict_all`` from the same checkpoint."""
+    out = osp.join(work_dir, 'metrics.json')
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', cfg_path, ckpt, '--work-dir',
+         work_dir, '--out', out, '--cfg-options', *CPU_CFG_OPTIONS,
+         f'data_root={data_root}',
+         f'test_dataloader.dataset.indices={n_images}',
+         'test_dataloader.batch_size=5'],
+        cwd=REPO_ROOT, env=subprocess_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    with open(out) as f:
+        metrics = json.load(f)
+    expected = _predict_all_top1(cfg_path, ckpt, data_root, n_images)
+    assert set(expected) == {'r18', 'mbv2', 'ensemble', 'teacher'}
+    for name, top1 in expected.items():
+        assert metrics[f'{name}/accuracy/top1'] == pytest.approx(top1), (
+            name, metrics)
+
+
 @pytest.mark.slow
 def test_dist_train_dual_student_cifar(cifar10_tiny, tmp_path):
     """The CIFAR-10 dual-student config (R50 -> R18 + MBv2) on 2 ranks."""
@@ -116,6 +174,22 @@ def test_dist_train_dual_student_cifar(cifar10_tiny, tmp_path):
     logged = _logged(work_dir, 'loss')
     expected = [(a + b) / 2 for a, b in zip(r0['losses'], r1['losses'])]
     assert logged == pytest.approx(expected, rel=1e-6, abs=1e-7)
+    # ... and so is every other logged value (per-student terms, stats)
+    keys = set(r0['logs'][0])
+    assert {'r18.loss_ce', 'r18.loss_teacher', 'mbv2.loss_peer',
+            'stats.weight_mean', 'stats.entropy_t1'} <= keys
+    differ = set()
+    for key in sorted(keys):
+        local = [(a[key], b[key]) for a, b in zip(r0['logs'], r1['logs'])]
+        differ |= {key for a, b in local if a != b}
+        assert _logged(work_dir, key) == pytest.approx(
+            [(a + b) / 2 for a, b in local], rel=1e-5, abs=1e-6), key
+    assert {'r18.loss_ce', 'mbv2.loss_teacher', 'stats.weight_mean'} <= differ
+
+    # tools/test.py on the checkpoint the 2-rank run wrote
+    assert_test_tool_matches_predict_all(
+        cfg, osp.join(work_dir, 'epoch_1.pth'), cifar10_tiny,
+        str(tmp_path / 'test'))
 
 
 @pytest.mark.slow
@@ -191,6 +265,10 @@ def test_two_ranks_of_b_equal_one_process_of_2b_with_frozen_bn(
                                        atol=1e-6, msg=f'{name}.{key}')
         assert not torch.equal(final1['head.fc.weight'],
                                init1['head.fc.weight'])
+    # tools/test.py on the checkpoint of the single-process run
+    assert_test_tool_matches_predict_all(
+        str(tmp_path / 'cfg1.py'), str(tmp_path / 'work1' / 'epoch_1.pth'),
+        cifar10_tiny, str(tmp_path / 'test1'))
 
 
 def test_bn_batch_statistics_explain_the_difference():

@@ -4,6 +4,7 @@ weights, every optimizer's state, LR schedules, best-checkpoint record)."""
 import json
 import os
 import os.path as osp
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,19 +94,24 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(
                             cwd=REPO_ROOT, env=subprocess_env(),
                             stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    reader = threading.Thread(target=lambda: log.extend(proc.stdout),
-                              daemon=True)
-    reader.start()
-    ref = _run(_cmd(plain, ref_dir, cifar10_tiny))
-    assert ref.returncode == 0, ref.stdout[-4000:]
-    deadline = time.time() + 300
-    while not osp.exists(marker) and proc.poll() is None and \
-            time.time() < deadline:
-        time.sleep(0.2)
-    assert osp.exists(marker), ''.join(log)[-4000:]
-    os.kill(proc.pid, signal.SIGKILL)  # mid-epoch, no chance to clean up
-    proc.wait(timeout=60)
-    reader.join(timeout=10)
+    try:
+        reader = threading.Thread(target=lambda: log.extend(proc.stdout),
+                                  daemon=True)
+        reader.start()
+        ref = _run(_cmd(plain, ref_dir, cifar10_tiny))
+        assert ref.returncode == 0, ref.stdout[-4000:]
+        deadline = time.time() + 300
+        while not osp.exists(marker) and proc.poll() is None and \
+                time.time() < deadline:
+            time.sleep(0.2)
+        assert osp.exists(marker), ''.join(log)[-4000:]
+        os.kill(proc.pid, signal.SIGKILL)  # mid-epoch, no chance to clean up
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    finally:  # never leave the paused trainer behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     text = ''.join(log)
     assert f'Epoch(train) [2][{KILL_AT - 3}/3]' in text
@@ -114,6 +120,25 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(
     with open(osp.join(run_dir, 'last_checkpoint')) as f:
         assert osp.basename(f.read().strip()) == 'epoch_1.pth'
     assert not [f for f in os.listdir(run_dir) if f.endswith('.tmp')]
+
+    # negative control: the same resume without EpochSeedHook (MMEngine
+    # does not restore the RNG state) ends elsewhere
+    noseed_dir = str(tmp_path / 'noseed')
+    shutil.copytree(run_dir, noseed_dir)
+    with open(osp.join(noseed_dir, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(noseed_dir, 'epoch_1.pth'))
+    noseed = write_config(
+        str(tmp_path / 'noseed.py'),
+        "custom_hooks = [dict(type='DataSanityHook'), "
+        "dict(type='SyncLogVarsHook')]")
+    res = _run(_cmd(noseed, noseed_dir, cifar10_tiny, '--resume'))
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert 'EpochSeedHook' not in res.stdout
+    ref_state = load_ckpt(osp.join(ref_dir, 'epoch_3.pth'))['state_dict']
+    off_state = load_ckpt(osp.join(noseed_dir, 'epoch_3.pth'))['state_dict']
+    differ = [k for k in ref_state if k.startswith(('r18.', 'mbv2.'))
+              and not torch.equal(ref_state[k], off_state[k])]
+    assert len(differ) > 10, differ
 
     res = _run(_cmd(resumed, run_dir, cifar10_tiny, '--resume'))
     assert res.returncode == 0, res.stdout[-4000:]
