@@ -20,7 +20,8 @@ from mmrazor_udskd.models.algorithms.multi_student_distill import (
     MultiStudentDistill, _logits_of)
 
 __all__ = ['RankDumpHook', 'PauseAtIterHook', 'WeightsOnlyProbeHook',
-           'MetricOverrideHook', 'UnsyncedMultiStudentDistill']
+           'MetricOverrideHook', 'StepRecordHook',
+           'UnsyncedMultiStudentDistill']
 
 
 def _algorithm(runner) -> MultiStudentDistill:
@@ -128,6 +129,35 @@ class MetricOverrideHook(Hook):
     def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
         if metrics is not None and runner.epoch >= self.from_epoch:
             metrics[self.key] = self.value
+
+
+@HOOKS.register_module()
+class StepRecordHook(Hook):
+    """Saves what a test needs to recompute training iteration ``at``
+    (1-based): the model's weights before it, its batch (images as one
+    uint8 tensor, labels) and the scalars it logged."""
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at: int, out: str) -> None:
+        self.at = at
+        self.out = out
+        self.record: Dict[str, Any] = {}
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch: Any = None) -> None:
+        if runner.iter + 1 == self.at:
+            self.record = dict(
+                state=_state(_algorithm(runner)),
+                inputs=torch.stack(list(data_batch['inputs'])),
+                labels=torch.tensor([int(s.gt_label) for s in
+                                     data_batch['data_samples']]))
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
+                         outputs: Optional[dict] = None) -> None:
+        if runner.iter + 1 == self.at:
+            self.record['logged'] = {k: float(v) for k, v in outputs.items()}
+            torch.save(self.record, self.out)
 
 
 @MODELS.register_module()

@@ -27,7 +27,9 @@ def test_ckd_cifar10_one_epoch(train_cli, cifar10_tiny, tmp_path):
     low = WEIGHT * math.log(1 + (BATCH - 1) * math.exp(-2))
     high = WEIGHT * (math.log(BATCH) + 2)
     assert all(low <= v <= high for v in values), (low, values, high)
-    # the student's own CE is logged next to it and also finite
+    # the student's own CE is logged next to it; at initialisation it is
+    # near log(10), the CE of a uniform guess over CIFAR-10's classes
     ce = [float(v) for v in re.findall(r'student\.loss: ([0-9.]+)', log)]
-    assert len(ce) == 3 and all(0 < v < 10 for v in ce), ce
+    assert len(ce) == 3, log[-4000:]
+    assert abs(ce[0] - math.log(10)) < 0.5, ce
     assert 'accuracy/top1' in log
