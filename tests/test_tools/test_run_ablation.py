@@ -292,8 +292,8 @@ def test_resize_pipeline_index_is_the_random_crop(dataset, tmp_path):
     """--resize addresses `pipeline.1` of every config the tool runs."""
     from mmengine.config import Config
     res = abl.main(['--dataset', dataset, '--data-root', '/nowhere',
-                    '--work-dir', str(tmp_path / 'wd'), '--dry-run', '--resize',
-                    '32', '--seeds', '0', '--rows', *abl.ROWS])
+                    '--work-dir', str(tmp_path / 'wd'), '--dry-run',
+                    '--resize', '32', '--seeds', '0', '--rows', *abl.ROWS])
     configs = {c.split()[2] for c in res['commands']}
     assert len(configs) == 1 + 2 + 2 + 3
     for path in configs:
