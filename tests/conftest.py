@@ -97,3 +97,12 @@ def _restore_mmengine_globals() -> Iterator[None]:
     for cls, instances in saved.items():
         cls._instance_dict.clear()
         cls._instance_dict.update(instances)
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_state() -> Iterator[None]:
+    """Threads, allocator settings and RNG states as the test found them;
+    no process group left behind (see :func:`process_state_restored`)."""
+    from .helpers.process_state import process_state_restored
+    with process_state_restored():
+        yield

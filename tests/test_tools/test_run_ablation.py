@@ -89,6 +89,12 @@ def synthetic(tmp_path) -> str:
     return wd
 
 
+def _two_sided_p_df2(t: float) -> float:
+    """Two-sided p of Student's t with 2 degrees of freedom, in closed form:
+    its CDF is 1/2 + t / (2 sqrt(t^2 + 2))."""
+    return 1.0 - abs(t) / math.sqrt(t * t + 2.0)
+
+
 def test_summary_matches_hand_computation(synthetic, tmp_path):
     from scipy import stats
     names = ['teacher', 'uncertainty/seed0'] + [
@@ -111,17 +117,17 @@ def test_summary_matches_hand_computation(synthetic, tmp_path):
     assert vs['n'] == 3 and vs['gain'] == pytest.approx(3.0)
     assert vs['gain_std'] == pytest.approx(1.0)
     t_hand = 3.0 / (1.0 / math.sqrt(3))
-    p_hand = 2 * stats.t.sf(t_hand, df=2)
+    p_hand = _two_sided_p_df2(t_hand)
     assert vs['t'] == pytest.approx(t_hand)
     assert vs['p'] == pytest.approx(p_hand)
-    assert vs['p'] == pytest.approx(
-        stats.ttest_rel([43, 44, 48], [40, 42, 44]).pvalue)
+    assert p_hand == pytest.approx(2 * stats.t.sf(t_hand, df=2))
     mb = rows['udskd']['mbv2']['vs_kd']['top1']
     diffs = np.array([-1.0, 2.0, 1.0])
     assert mb['gain'] == pytest.approx(diffs.mean())
     assert mb['gain_std'] == pytest.approx(diffs.std(ddof=1))
-    assert mb['p'] == pytest.approx(
-        stats.ttest_rel([29, 33, 36], [30, 31, 35]).pvalue)
+    t_mb = diffs.mean() / (diffs.std(ddof=1) / math.sqrt(3))
+    assert mb['t'] == pytest.approx(t_mb)
+    assert mb['p'] == pytest.approx(_two_sided_p_df2(t_mb))
     assert res['wall']['kd']['mean'] == pytest.approx(110.0)
     assert res['wall']['kd']['n'] == 6
     assert res['teacher']['top1'] == 60.0
@@ -139,6 +145,45 @@ def test_paired_test_edge_cases():
     const = summ.paired_test([2.0, 3.0], [1.0, 2.0])   # diffs do not vary
     assert const['gain'] == 1.0 and math.isnan(const['p'])
     assert summ.mean_std([])[2] == 0
+
+
+def test_pairs_by_seed_not_by_order_and_skips_missing_seeds(tmp_path):
+    """KD and UDSKD are paired seed by seed, only on the seeds both rows
+    finished: sorting each row's values (or pairing in listing order) would
+    give the differences 3, 3, 3 here instead of -1, 7, 3."""
+    wd = str(tmp_path / 'abl')
+    kd = {0: 44.0, 1: 40.0, 2: 42.0, 3: 50.0}      # seed 3: KD only
+    ours = {0: 43.0, 1: 47.0, 2: 45.0, 4: 60.0}    # seed 4: UDSKD only
+    for seed, top1 in kd.items():
+        _write_run(wd, f'kd-r18/seed{seed}', 'kd', seed, {'r18': ''},
+                   {'r18': [top1 - 1, top1]})
+    for seed, top1 in ours.items():
+        _write_run(wd, f'udskd/seed{seed}', 'udskd', seed,
+                   {'r18': 'r18/', 'mbv2': 'mbv2/'},
+                   {'r18': [top1 - 1, top1], 'mbv2': [10.0, 20.0]})
+    # listed in neither seed nor value order
+    names = ['udskd/seed2', 'kd-r18/seed1', 'udskd/seed4', 'kd-r18/seed3',
+             'udskd/seed0', 'kd-r18/seed2', 'kd-r18/seed0', 'udskd/seed1']
+    rows = summ.collect(wd, names)['rows']
+    ud = rows['udskd']['r18']
+    assert ud['seeds'] == [0, 1, 2, 4] and ud['top1'] == [43, 47, 45, 60]
+    assert ud['top1_mean'] == pytest.approx(48.75)
+    assert rows['kd']['r18']['seeds'] == [0, 1, 2, 3]
+    vs = ud['vs_kd']
+    assert vs['seeds'] == [0, 1, 2]
+    top1 = vs['top1']
+    # differences by seed: -1, 7, 3 -> mean 3, std 4
+    assert top1['n'] == 3
+    assert top1['gain'] == pytest.approx(3.0)
+    assert top1['gain_std'] == pytest.approx(4.0)
+    t_hand = 3.0 / (4.0 / math.sqrt(3))
+    assert top1['t'] == pytest.approx(t_hand)
+    assert top1['p'] == pytest.approx(_two_sided_p_df2(t_hand))
+    assert 0.3 < top1['p'] < 0.35
+    # top-5 is top-1 + 40 in these runs: the same differences
+    assert vs['top5']['gain'] == pytest.approx(3.0)
+    # no KD run of mbv2: nothing to compare with
+    assert 'vs_kd' not in rows['udskd']['mbv2']
 
 
 def _dry(tmp_path, *extra: str) -> dict:
@@ -243,12 +288,12 @@ def test_resize_dry_run_sets_train_crop(tmp_path):
 
 
 @pytest.mark.parametrize('dataset', ['cifar10', 'tiny100', 'tiny200'])
-def test_resize_pipeline_index_is_the_random_crop(dataset):
+def test_resize_pipeline_index_is_the_random_crop(dataset, tmp_path):
     """--resize addresses `pipeline.1` of every config the tool runs."""
     from mmengine.config import Config
     res = abl.main(['--dataset', dataset, '--data-root', '/nowhere',
-                    '--work-dir', '/tmp/unused_wd', '--dry-run', '--resize',
-                    '32', '--seeds', '0', '--rows', 'hard', 'kd',
+                    '--work-dir', str(tmp_path / 'wd'), '--dry-run',
+                    '--resize', '32', '--seeds', '0', '--rows', 'hard', 'kd',
                     'uncertainty', 'udskd', 'no-uncertainty'])
     configs = {c.split()[2] for c in res['commands']}
     assert len(configs) == 1 + 2 + 2 + 3

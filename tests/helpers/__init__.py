@@ -1,0 +1,1 @@
+"""Builders, probe hooks and process-state helpers shared by the tests."""
