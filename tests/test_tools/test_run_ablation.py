@@ -360,6 +360,7 @@ def test_lowdata_protocol_plan(tmp_path):
                     in cmd) == (not name.startswith('hard'))
     assert 'resnet18-w16' in cmds['dkd-r18/seed0']
     assert 'mobilenet-v2-w0.5' in cmds['kd-conf-mbv2/seed0']
-    with pytest.raises(ValueError, match='dkd_logits_resnet50_resnet18'):
-        abl.main(['--dataset', 'cifar10', '--data-root', '/x', '--work-dir',
-                  str(tmp_path), '--dry-run', '--rows', 'dkd'])
+    with pytest.raises(ValueError,
+                       match='kd-conf_logits_resnet50_resnet18_1xb64_tiny200'):
+        abl.main(['--dataset', 'tiny200', '--data-root', '/x', '--work-dir',
+                  str(tmp_path), '--dry-run', '--rows', 'kd-conf'])
