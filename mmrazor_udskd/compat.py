@@ -278,6 +278,65 @@ def _http_weights_only_apply() -> None:
     ckpt_mod.load_url = load_url
 
 
+# ---------------------------------------------------------------------------
+# 7. AmpOptimWrapper asserts a GPU/NPU/MLU/MUSA, so ``--amp`` dies on a CPU.
+# ---------------------------------------------------------------------------
+def _no_accelerator() -> bool:
+    from mmengine.device import get_device
+    return get_device() == 'cpu'
+
+
+def _amp_cpu_needed() -> bool:
+    from mmengine.optim.optimizer import amp_optimizer_wrapper as amp_mod
+    init = amp_mod.AmpOptimWrapper.__init__
+    if not _no_accelerator() or getattr(init, 'cpu_bf16', False):
+        return False
+    try:
+        src = inspect.getsource(init)
+    except (OSError, TypeError):
+        return False
+    return 'is only available training' in src
+
+
+def _cpu_amp_init(self, loss_scale='dynamic', dtype=None,
+                  use_fsdp: bool = False, **kwargs) -> None:
+    """``AmpOptimWrapper.__init__`` on the CPU: bfloat16 autocast (fp32's
+    exponent range), so a disabled ``GradScaler`` and no loss scaling."""
+    import torch
+    from mmengine.optim import OptimWrapper
+    if use_fsdp:
+        raise ValueError('AmpOptimWrapper(use_fsdp=True) needs a GPU')
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, dtype)
+    if dtype not in (None, torch.bfloat16):
+        raise ValueError('AmpOptimWrapper on the CPU autocasts to bfloat16 '
+                         f'only, got dtype={dtype!r}')
+    OptimWrapper.__init__(self, **kwargs)
+    self._scale_update_param = None
+    self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)
+    self.cast_dtype = torch.bfloat16
+    from mmrazor_udskd.models.utils.precision import native_bf16_available
+    if not native_bf16_available('cpu'):
+        warnings.warn(
+            'AmpOptimWrapper on a CPU without AMX or AVX512-BF16: bfloat16 '
+            'is emulated there and usually several times slower than fp32')
+
+
+def _amp_cpu_apply() -> None:
+    from mmengine.optim.optimizer import amp_optimizer_wrapper as amp_mod
+    cls = amp_mod.AmpOptimWrapper
+    original = cls.__init__
+
+    def __init__(self, *args, **kwargs) -> None:
+        if _no_accelerator():
+            return _cpu_amp_init(self, *args, **kwargs)
+        return original(self, *args, **kwargs)
+
+    __init__.__wrapped__ = original
+    __init__.cpu_bf16 = True
+    cls.__init__ = __init__
+
+
 PATCHES: List[Patch] = [
     Patch('quant_backend_config',
           'mmrazor.structures.quantization.backend_config builds backend '
@@ -309,6 +368,12 @@ PATCHES: List[Patch] = [
           'torch.hub.load_state_dict_from_url(weights_only=False), so a '
           'downloaded checkpoint (load_from=URL, pretrained=URL) can run code',
           _http_weights_only_needed, _http_weights_only_apply),
+    Patch('amp_cpu_bf16',
+          "mmengine's AmpOptimWrapper asserts a GPU (\"``AmpOptimizerWrapper`` "
+          'is only available training on gpu, npu, mlu or musa"), so --amp '
+          'dies on a CPU; there it autocasts to bfloat16 without loss '
+          'scaling',
+          _amp_cpu_needed, _amp_cpu_apply),
 ]
 
 
