@@ -39,6 +39,7 @@ from ...utils.checks import (check_finite_losses, check_logits,
                              check_trainable, head_num_classes,
                              load_state_dict_exactly)
 from ..utils import checkpoint_submodules, kept_norm_stats
+from ..utils.precision import check_precision, precision_context
 
 __all__ = ['MultiStudentDistill']
 
@@ -201,6 +202,15 @@ class MultiStudentDistill(BaseModel):
             student's logits or a student's loss are NaN/inf, before any
             weights are updated (costs one host sync per iteration and one
             per student). Defaults to True.
+        teacher_precision (str, optional): Autocast of the teacher's
+            forward in :meth:`train_step`: ``'fp32'``, ``'bf16'``,
+            ``'fp16'`` (CUDA only) or ``'auto'`` (bf16 where the device has
+            native bf16, else fp32; see
+            :mod:`mmrazor_udskd.models.utils.precision`). The students'
+            precision is their optimizer wrappers' (``AmpOptimWrapper``);
+            the losses are computed in fp32 either way. Defaults to None:
+            the first student's optimizer wrapper's context (AMP autocast
+            when that wrapper is an ``AmpOptimWrapper``).
         init_cfg (dict, optional): Initialization config. Defaults to None.
 
     Every argument is validated before anything is built or loaded; errors
@@ -231,6 +241,7 @@ class MultiStudentDistill(BaseModel):
                  peer_mode: str = 'parallel',
                  activation_checkpoint: Optional[Dict[str, List[str]]] = None,
                  check_finite: bool = True,
+                 teacher_precision: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if not isinstance(students, dict):
             raise ValueError(
@@ -245,6 +256,8 @@ class MultiStudentDistill(BaseModel):
         if peer_mode not in _PEER_MODES:
             raise ValueError(f'`model.peer_mode` must be one of {_PEER_MODES}'
                              f', got {peer_mode!r}')
+        if teacher_precision is not None:
+            check_precision(teacher_precision, 'model.teacher_precision')
         built: Dict[str, nn.Module] = {
             name: self._build_model(cfg, f'students.{name}')
             for name, cfg in students.items()
@@ -282,6 +295,7 @@ class MultiStudentDistill(BaseModel):
         # colliding with them is refused)
         self.memory_format, self.teacher_grad_mode, self.compile_kwargs = perf
         self.check_finite = bool(check_finite)
+        self.teacher_precision = teacher_precision
         self.peer_mode = peer_mode
         self.val_teacher = val_teacher
         self.predict_with: Optional[str] = predict_with
@@ -776,9 +790,15 @@ class MultiStudentDistill(BaseModel):
         else:
             first = optim_wrapper
 
-        # teacher once (under the first wrapper's context, i.e. AMP autocast
-        # when enabled; the teacher has no no_sync, so nothing else changes)
-        with first.optim_context(self.teacher):
+        # teacher once, in `teacher_precision`; by default under the first
+        # wrapper's context (AMP autocast when enabled; the teacher has no
+        # no_sync, so nothing else changes)
+        if self.teacher_precision is None:
+            teacher_context = first.optim_context(self.teacher)
+        else:
+            teacher_context = precision_context(self.teacher_precision,
+                                                inputs.device.type)
+        with teacher_context:
             teacher_logits = self.teacher_logits(inputs)
         if self.peer_mode == 'sequential':
             if not separate:
