@@ -1,7 +1,8 @@
 """Compatibility patches for MMRazor 1.0.0 / MMPretrain 1.2 / MMEngine 0.10 on
 today's PyTorch (>= 2.6), NumPy 2 and machines without a GPU.
 
-Every patch lives here and nowhere else. Each one
+Every patch lives here and nowhere else (the MMEngine config-scope and AMP
+patches in :mod:`mmrazor_udskd.compat_mmengine`, listed and applied here). Each one
 
 * states the breakage it fixes (``reason``),
 * checks that the breakage is really present before touching anything
@@ -278,61 +279,10 @@ def _http_weights_only_apply() -> None:
     ckpt_mod.load_url = load_url
 
 
-# ---------------------------------------------------------------------------
-# 7. mmengine resolves ``pkg::`` config paths only for the packages in its
-#    MODULE2PACKAGE table, and finds a package through its distribution's
-#    location, which for an editable install is site-packages, not the code.
-# ---------------------------------------------------------------------------
-SCOPE = 'mmrazor_udskd'
-
-
-def _package_dir() -> str:
-    """The imported package's folder; its ``.mim/configs`` are the configs."""
-    return os.path.dirname(os.path.abspath(sys.modules[SCOPE].__file__))
-
-
-def _config_scope_needed() -> bool:
-    from mmengine.config import utils as cfg_utils
-    return SCOPE not in cfg_utils.MODULE2PACKAGE
-
-
-def _config_scope_apply() -> None:
-    from mmengine.config import config as cfg_mod
-    from mmengine.config import utils as cfg_utils
-    from mmengine.hub import hub as hub_mod
-    cfg_utils.MODULE2PACKAGE[SCOPE] = SCOPE
-    for mod in (cfg_mod, hub_mod):
-        original = mod.get_installed_path
-
-        def get_installed_path(package: str, _orig=original) -> str:
-            # the configs of the package this process imported, wherever pip
-            # put its metadata (editable, non-editable, a clone on sys.path)
-            return _package_dir() if package == SCOPE else _orig(package)
-
-        get_installed_path.__wrapped__ = original
-        mod.get_installed_path = get_installed_path
-
-
-# ---------------------------------------------------------------------------
-# 8. Config.fromfile('pkg::x.py') fails: mmengine resolves pkg:: in _base_.
-# ---------------------------------------------------------------------------
-def _fromfile_scope_needed() -> bool:
-    from mmengine.config import Config
-    return '::' not in inspect.getsource(Config.fromfile)
-
-
-def _fromfile_scope_apply() -> None:
-    from mmengine.config import Config
-    original = Config.fromfile
-
-    def fromfile(filename, *args, **kwargs) -> 'Config':
-        filename = str(filename)
-        if '::' in filename and not os.path.isfile(filename):
-            filename = Config._get_cfg_path(filename, '')[0]
-        return original(filename, *args, **kwargs)
-
-    fromfile.__doc__, fromfile.__wrapped__ = original.__doc__, original
-    Config.fromfile = staticmethod(fromfile)
+from .compat_mmengine import (SCOPE, _amp_cpu_apply,  # noqa: E402,F401
+                              _amp_cpu_needed, _config_scope_apply,
+                              _config_scope_needed, _fromfile_scope_apply,
+                              _fromfile_scope_needed)
 
 
 PATCHES: List[Patch] = [
@@ -375,6 +325,12 @@ PATCHES: List[Patch] = [
           "Config.fromfile('mmrazor_udskd::udskd/x.py') raises "
           'FileNotFoundError: mmengine resolves pkg:: only in _base_',
           _fromfile_scope_needed, _fromfile_scope_apply),
+    Patch('amp_cpu_bf16',
+          "mmengine's AmpOptimWrapper asserts a GPU (\"``AmpOptimizerWrapper`` "
+          'is only available training on gpu, npu, mlu or musa"), so --amp '
+          'dies on a CPU; there it autocasts to bfloat16 without loss '
+          'scaling',
+          _amp_cpu_needed, _amp_cpu_apply),
 ]
 
 

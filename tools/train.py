@@ -13,6 +13,11 @@ learning rates and metrics, the teacher-confidence statistics) also goes to
 ``pip install "mmrazor_udskd[tensorboard]"``. The same, without the flag::
 
     --cfg-options "visualizer.vis_backends=[dict(type='LocalVisBackend'),dict(type='TensorboardVisBackend')]"
+
+plus, for precision per model: ``--amp-students NAME ...`` (AMP for these
+students only), ``--teacher-precision {fp32,bf16,fp16,auto}`` and
+``--precision-policy`` (the default policy of
+``mmrazor_udskd.models.utils.precision``).
 """
 import argparse
 import importlib.util
@@ -24,11 +29,15 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmrazor_udskd  # noqa: E402,F401  (compat patches + registrations)
+import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmrazor_udskd.utils import apply_data_root, enable_amp  # noqa: E402
+from mmrazor_udskd.models.utils import PRECISIONS  # noqa: E402
+from mmrazor_udskd.utils import (apply_data_root,  # noqa: E402
+                                 apply_precision_policy, enable_amp,
+                                 set_teacher_precision)
 from mmrazor_udskd.datasets.data_checks import check_data_cfg  # noqa: E402
 
 
@@ -63,7 +72,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='resume from the given checkpoint, or, without a value, from '
         'the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
-                        help='enable automatic mixed precision training')
+                        help='enable automatic mixed precision training '
+                        'for every student (GPU: float16 with loss scaling; '
+                        'CPU: bfloat16)')
+    parser.add_argument('--amp-students', nargs='+', metavar='NAME',
+                        help='AMP for these students only (one optimizer '
+                        'wrapper per student)')
+    parser.add_argument('--teacher-precision', choices=PRECISIONS,
+                        help="MultiStudentDistill: the teacher forward's "
+                        'precision (model.teacher_precision)')
+    parser.add_argument('--precision-policy', action='store_true',
+                        help='per-model precision by the default policy: '
+                        'bf16 for the teacher and ResNets where the device '
+                        'computes bf16 natively, fp32 otherwise')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not validate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -80,6 +101,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'to the run\'s vis_data folder')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if sum([args.amp, bool(args.amp_students), args.precision_policy]) > 1:
+        parser.error('use one of --amp, --amp-students, --precision-policy')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -98,6 +121,14 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         enable_amp(cfg)
+    if args.amp_students:
+        enable_amp(cfg, args.amp_students)
+    if args.precision_policy:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        chosen = apply_precision_policy(cfg, device)
+        print(f'precision policy on {device}: {chosen}', flush=True)
+    if args.teacher_precision:
+        set_teacher_precision(cfg, args.teacher_precision)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

@@ -25,6 +25,7 @@ from ..utils import (apply_speed_options, build_model, ce_targets,
                      logits_to_predictions, logits_without_grad,
                      register_wrapper_key_hooks, to_memory_format,
                      to_predictions, unwrap_model)
+from ..utils.precision import check_precision, precision_context
 from .peer_steps import PEER_STEPS, student_wrappers
 
 __all__ = ['MultiStudentDistill']
@@ -93,6 +94,12 @@ class MultiStudentDistill(BaseModel):
             iteration when logits or a loss are NaN/inf, before any update
             (one host sync per iteration and one per student). Defaults to
             True.
+        teacher_precision (str, optional): Autocast of the teacher forward:
+            ``'fp32'``, ``'bf16'``, ``'fp16'`` (CUDA only) or ``'auto'``
+            (bf16 where the device has native bf16, else fp32; see
+            :mod:`..utils.precision`). Students take their optimizer
+            wrappers' precision (``AmpOptimWrapper``); losses are fp32 either
+            way. Defaults to None: the first student's wrapper's context.
         init_cfg (dict, optional): Initialization config. Defaults to None.
 
     Errors name the config field (``model.tau``, ``model.students``,
@@ -120,6 +127,7 @@ class MultiStudentDistill(BaseModel):
                  peer_mode: str = 'parallel',
                  activation_checkpoint: Optional[Dict[str, List[str]]] = None,
                  check_finite: bool = True,
+                 teacher_precision: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if not isinstance(students, dict):
             raise ValueError(
@@ -158,6 +166,9 @@ class MultiStudentDistill(BaseModel):
         # the step strategy; the string stays the config's word for it
         self.peer_mode, self.peer_step = peer_mode, PEER_STEPS[peer_mode]
         self.check_finite = bool(check_finite)
+        if teacher_precision is not None:
+            check_precision(teacher_precision, 'model.teacher_precision')
+        self.teacher_precision = teacher_precision
         self.val_teacher, self.predict_with = val_teacher, predict_with
         # students last, so that a name colliding with any attribute is
         # caught; they are top-level children named by their config keys
@@ -262,8 +273,12 @@ class MultiStudentDistill(BaseModel):
         inputs = self._prepare_inputs(data['inputs'])
         first = student_wrappers(optim_wrapper, self.student_names)[
             self.student_names[0]]
-        # teacher once, under the first wrapper's context (AMP autocast)
-        with first.optim_context(self.teacher):
+        # teacher once, in teacher_precision or under the first wrapper's
+        # context (AMP autocast when that wrapper is an AmpOptimWrapper)
+        context = first.optim_context(self.teacher) \
+            if self.teacher_precision is None else \
+            precision_context(self.teacher_precision, inputs.device.type)
+        with context:
             teacher_logits = self.teacher_logits(inputs)
         return self.peer_step(self)(inputs, data['data_samples'],
                                     teacher_logits, optim_wrapper)
