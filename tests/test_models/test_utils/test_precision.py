@@ -16,9 +16,9 @@ from mmrazor_udskd.models.utils import precision as prec
 from mmrazor_udskd.utils import (apply_precision_policy, enable_amp,
                                  set_teacher_precision)
 
-from ..test_benchmark._helpers import (REPO_ROOT, assert_logs_close,
-                                       build_tiny_dual, separate_sgd,
-                                       student_params, tiny_batch)
+from ...helpers.tiny_dual import (REPO_ROOT, assert_logs_close,
+                                  build_tiny_dual, separate_sgd,
+                                  student_params, tiny_batch)
 
 UDSKD_CIFAR = ('configs/udskd/'
                'udskd_logits_resnet50_resnet18-mobilenet-v2_1xb64_cifar10.py')
