@@ -25,7 +25,9 @@ def ema_momentum(step: int, max_momentum: float = 0.999) -> float:
     update (``step=0``) copies the student, the following ones are the true
     running mean of the student's weights until that mean would forget more
     slowly than ``max_momentum`` allows (arXiv 2312.11218, after Tarvainen &
-    Valpola's mean teacher).
+    Valpola's mean teacher). ``DecoupledOnlineDistill`` starts at
+    ``step=1`` when its teachers were CE-initialised, so the initialised
+    weights are the first sample of that mean rather than overwritten.
 
     Args:
         step (int): Number of EMA updates done before this one (>= 0).
