@@ -33,8 +33,8 @@ class EntropyWeightedKDLoss(nn.Module):
     is the ``'forward'`` direction ``KL(p_T ‖ p_S)`` (Hinton's, the default,
     so the loss stays comparable with MMRazor's KD baseline);
     ``direction='reverse'`` uses ``KL(p_S ‖ p_T)``, the direction the paper
-    writes (:math:`\mathrm{KL}(q_S \| p_T)`). With
-    ``weighting='none'`` this is numerically MMRazor's ``KLDivergence``
+    writes (:math:`\mathrm{KL}(q_S \| p_T)`). Forward with
+    ``weighting='none'`` is numerically MMRazor's ``KLDivergence``
     (for ``'batchmean'``, ``'mean'`` and ``'sum'``). Logits are handled in
     ``float32`` internally, the loss is ``float32``; the teacher is detached.
 
