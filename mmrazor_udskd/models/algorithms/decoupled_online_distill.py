@@ -47,10 +47,11 @@ class DecoupledOnlineDistill(BaseModel):
        :math:`\\theta^{T_i} \\leftarrow \\alpha_s \\theta^{T_i} +
        (1 - \\alpha_s) \\theta^{S_i}` with
        :math:`\\alpha_s = \\min(1 - 1/(s+1), \\alpha_{max})`, where ``s``
-       counts the EMA updates done so far (0 at the first one, as in the
-       authors' code, so the first update copies the branch's weights; the
-       teacher keeps its own BatchNorm statistics, which the EMA leaves
-       alone).
+       counts the samples in the running mean: with ``ema_count_init`` the
+       CE-initialised teacher is the first (``s = 1`` at the first update,
+       which keeps half of it), else ``s = 0`` and the first update copies
+       the branch (the authors' code). BatchNorm statistics stay the
+       teacher's own (the EMA leaves them alone).
 
     Teachers run in the model's mode: in training they see the batch in
     train mode under ``no_grad`` (batch statistics; their running statistics
@@ -98,6 +99,9 @@ class DecoupledOnlineDistill(BaseModel):
             initialisation steps; None takes the branch optimizer's.
             Defaults to None.
         ema_max_momentum (float): :math:`\\alpha_{max}`. Defaults to 0.999.
+        ema_count_init (bool): Count the initialised teacher as the first
+            sample of the EMA (only with ``teacher_init_iters > 0``); False
+            reproduces the authors' code. Defaults to True.
         predict_with (str, optional): Branch used by
             ``forward(mode='predict'/'tensor')``; None takes the first.
             Defaults to None.
@@ -120,6 +124,7 @@ class DecoupledOnlineDistill(BaseModel):
                  teacher_init_lr_ratio: float = 0.01,
                  teacher_init_weight_decay: Optional[float] = None,
                  ema_max_momentum: float = 0.999,
+                 ema_count_init: bool = True,
                  predict_with: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -156,6 +161,9 @@ class DecoupledOnlineDistill(BaseModel):
         self.teacher_init_lr_ratio = float(teacher_init_lr_ratio)
         self.teacher_init_weight_decay = teacher_init_weight_decay
         self.ema_max_momentum = float(ema_max_momentum)
+        # the initialised teacher as sample 0 of the running mean
+        self.ema_step_offset = int(bool(ema_count_init) and
+                                   self.teacher_init_iters > 0)
         # phase counters, saved in checkpoints
         self.register_buffer('teacher_init_steps',
                              torch.zeros((), dtype=torch.long))
@@ -238,12 +246,14 @@ class DecoupledOnlineDistill(BaseModel):
     @torch.no_grad()
     def ema_update_teachers(self) -> float:
         """One EMA step of every teacher towards its branch, with momentum
-        :math:`\\alpha_s` at ``s = ema_steps``; increments ``ema_steps``.
+        :math:`\\alpha_s` at ``s = ema_steps + ema_step_offset``; increments
+        ``ema_steps`` (the number of EMA updates done).
 
         Returns:
             float: The momentum used.
         """
-        momentum = ema_momentum(int(self.ema_steps), self.ema_max_momentum)
+        momentum = ema_momentum(
+            int(self.ema_steps) + self.ema_step_offset, self.ema_max_momentum)
         for name in self.branch_names:
             ema_update_(self.teacher(name).parameters(),
                         self.branch(name).parameters(), momentum)

@@ -1,5 +1,6 @@
 """Distillation losses, registered in MMRazor's ``MODELS``, and the pure
 functions and schedules they are built on."""
+from .ckd_functional import *  # noqa: F401,F403
 from .contrastive_logit_kd import *  # noqa: F401,F403
 from .dkel_functional import *  # noqa: F401,F403
 from .entropy_weighted_kd import *  # noqa: F401,F403

@@ -8,8 +8,9 @@ from mmrazor.registry import MODELS
 from torch import Tensor
 
 from ...utils.validation import check_loss_weight, check_positive
-from .functional import (_check_logits, _l2_normalize, contrastive_logit_ce,
-                         contrastive_logit_kd)
+from .ckd_functional import (_l2_normalize, contrastive_logit_ce,
+                             contrastive_logit_kd)
+from .functional import _check_logits
 
 __all__ = ['ContrastiveLogitKDLoss']
 

@@ -8,8 +8,9 @@ from torch import Tensor
 
 from ...utils.validation import (check_choice, check_loss_weight,
                                 check_positive)
-from .functional import (LOSS_REDUCTIONS, WEIGHT_MODES, confidence_weight,
-                         reduce_loss, teacher_entropy, weighted_kd)
+from .functional import (KL_DIRECTIONS, LOSS_REDUCTIONS, WEIGHT_MODES,
+                         confidence_weight, reduce_loss, teacher_entropy,
+                         weighted_kd)
 
 __all__ = ['EntropyWeightedKDLoss']
 
@@ -28,8 +29,12 @@ class EntropyWeightedKDLoss(nn.Module):
             \mathrm{softmax}(z^S_i/\tau)\right), \qquad
         w_i = 1 - \frac{H(\mathrm{softmax}(z^T_i/\tau_H))}{\log C}
 
-    so uncertain (high-entropy) teacher predictions are distilled less. With
-    ``weighting='none'`` this is numerically MMRazor's ``KLDivergence``
+    so uncertain (high-entropy) teacher predictions are distilled less. That
+    is the ``'forward'`` direction ``KL(p_T ‖ p_S)`` (Hinton's, the default,
+    so the loss stays comparable with MMRazor's KD baseline);
+    ``direction='reverse'`` uses ``KL(p_S ‖ p_T)``, the direction the paper
+    writes (:math:`\mathrm{KL}(q_S \| p_T)`). Forward with
+    ``weighting='none'`` is numerically MMRazor's ``KLDivergence``
     (for ``'batchmean'``, ``'mean'`` and ``'sum'``). Logits are handled in
     ``float32`` internally, the loss is ``float32``; the teacher is detached.
 
@@ -51,6 +56,10 @@ class EntropyWeightedKDLoss(nn.Module):
             Defaults to ``'entropy'``.
         entropy_tau (float): Temperature ``τ_H`` of the softmax whose
             entropy/margin gives the weight, > 0. Defaults to 1.0.
+        direction (str): ``'forward'``, ``KL(teacher ‖ student)`` (Hinton,
+            MMRazor's ``KLDivergence``), or ``'reverse'``,
+            ``KL(student ‖ teacher)`` (as written in arXiv 2511.18826).
+            Defaults to ``'forward'``.
 
     Attributes:
         last_weight (Tensor | None): ``(B,)`` weights of the last call.
@@ -63,18 +72,21 @@ class EntropyWeightedKDLoss(nn.Module):
                  loss_weight: float = 1.0,
                  reduction: str = 'batchmean',
                  weighting: str = 'entropy',
-                 entropy_tau: float = 1.0) -> None:
+                 entropy_tau: float = 1.0,
+                 direction: str = 'forward') -> None:
         super().__init__()
         check_positive(tau, 'tau')
         check_loss_weight(loss_weight, 'loss_weight')
         check_choice(reduction, LOSS_REDUCTIONS, 'reduction')
         check_choice(weighting, WEIGHT_MODES, 'weighting')
         check_positive(entropy_tau, 'entropy_tau')
+        check_choice(direction, KL_DIRECTIONS, 'direction')
         self.tau = float(tau)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
         self.weighting = weighting
         self.entropy_tau = float(entropy_tau)
+        self.direction = direction
         self.last_weight: Optional[Tensor] = None
         self.last_entropy: Optional[Tensor] = None
         self._last_stats: Dict[str, Tensor] = {}
@@ -92,7 +104,8 @@ class EntropyWeightedKDLoss(nn.Module):
         """
         preds_T = preds_T.detach()
         weight = confidence_weight(preds_T, self.entropy_tau, self.weighting)
-        per_sample = weighted_kd(preds_S, preds_T, weight, self.tau, 'none')
+        per_sample = weighted_kd(preds_S, preds_T, weight, self.tau, 'none',
+                                 self.direction)
         loss = reduce_loss(per_sample, self.reduction, preds_S.shape[1])
         self._record(preds_T, weight)
         return self.loss_weight * loss

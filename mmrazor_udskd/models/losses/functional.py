@@ -14,9 +14,12 @@ Equations:
   :func:`teacher_entropy`, the uncertainty-derived confidence weight
   :func:`confidence_weight`, the weighted teacher→student KD term
   :func:`weighted_kd` and the student↔student peer term :func:`peer_kl`.
-* Hinton KD (arXiv 1503.02531): :func:`kl_per_sample`.
-* CKD (Zhu et al., arXiv 2404.14109): :func:`contrastive_logit_kd` (built on
-  :func:`contrastive_logit_ce`).
+* Hinton KD (arXiv 1503.02531): :func:`kl_per_sample`, ``KL(p_T ‖ p_S)``;
+  its reverse :func:`reverse_kl_per_sample`, ``KL(p_S ‖ p_T)``, the direction
+  the UDSKD paper writes; :func:`directed_kl_per_sample` picks one by name.
+
+CKD's functions are in :mod:`.ckd_functional`, DKEL's in
+:mod:`.dkel_functional`.
 
 Reductions: the functions here take ``reduction='mean'`` to mean the mean
 over the **batch** of the per-sample losses (each summed over classes),
@@ -35,10 +38,10 @@ from torch import Tensor
 from ...utils.validation import check_choice, check_positive
 
 __all__ = [
-    'teacher_entropy', 'confidence_weight', 'kl_per_sample', 'weighted_kd',
-    'peer_kl', 'contrastive_logit_ce', 'contrastive_logit_kd',
-    'reduce_per_sample', 'reduce_loss', 'WEIGHT_MODES',
-    'SAMPLE_REDUCTIONS', 'LOSS_REDUCTIONS'
+    'teacher_entropy', 'confidence_weight', 'kl_per_sample',
+    'reverse_kl_per_sample', 'directed_kl_per_sample', 'weighted_kd',
+    'peer_kl', 'reduce_per_sample', 'reduce_loss', 'WEIGHT_MODES',
+    'SAMPLE_REDUCTIONS', 'LOSS_REDUCTIONS', 'KL_DIRECTIONS'
 ]
 
 #: the confidence-weight modes accepted by :func:`confidence_weight`
@@ -47,6 +50,10 @@ WEIGHT_MODES = ('entropy', 'margin', 'none')
 SAMPLE_REDUCTIONS = ('mean', 'sum', 'none')
 #: the reductions accepted by :func:`reduce_loss` (and the loss classes)
 LOSS_REDUCTIONS = ('batchmean', 'mean', 'sum', 'none')
+#: the KL directions of :func:`directed_kl_per_sample`: ``'forward'`` is
+#: ``KL(target ‖ student)`` (Hinton's, MMRazor's ``KLDivergence``),
+#: ``'reverse'`` is ``KL(student ‖ target)`` (as the UDSKD paper writes it)
+KL_DIRECTIONS = ('forward', 'reverse')
 
 
 def _check_logits(logits: Tensor, name: str) -> None:
@@ -188,6 +195,18 @@ def confidence_weight(logits_T: Tensor,
     return weight.clamp(0.0, 1.0)
 
 
+def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """``Σ_c p (log p - log q)`` per row, for log-probabilities ``log_p`` and
+    ``log_q``; classes outside ``p``'s support add exactly ``0`` (both logs
+    are masked there first, so ``(-inf) - (-inf)`` is never formed)."""
+    p = log_p.exp()
+    support = p > 0
+    zeros = torch.zeros_like(log_p)
+    diff = (torch.where(support, log_p, zeros) -
+            torch.where(support, log_q, zeros))
+    return (p * diff).sum(dim=1)
+
+
 def kl_per_sample(logits_S: Tensor, logits_T: Tensor, tau: float) -> Tensor:
     r"""Temperature-scaled KL(teacher ‖ student), summed over classes.
 
@@ -196,10 +215,11 @@ def kl_per_sample(logits_S: Tensor, logits_T: Tensor, tau: float) -> Tensor:
             \left(\log p^T_{ic} - \log p^S_{ic}\right), \qquad
         p^{\{S,T\}}_i = \mathrm{softmax}(z^{\{S,T\}}_i / \tau)
 
-    (Hinton et al., arXiv 1503.02531; the direction of MMRazor's
-    ``KLDivergence``.) Classes where the teacher has zero probability add
-    exactly ``0``, even where the student logit is ``-inf`` too. The teacher
-    is **not** detached here; callers decide.
+    The ``'forward'`` direction (Hinton et al., arXiv 1503.02531; the
+    direction of MMRazor's ``KLDivergence``): the student must cover every
+    class the target gives mass to. Classes where the teacher has zero
+    probability add exactly ``0``, even where the student logit is ``-inf``
+    too. The teacher is **not** detached here; callers decide.
 
     Args:
         logits_S (Tensor): Student logits, shape ``(B, C)``.
@@ -211,28 +231,76 @@ def kl_per_sample(logits_S: Tensor, logits_T: Tensor, tau: float) -> Tensor:
     """
     _check_pair(logits_S, logits_T)
     check_positive(tau, 'tau')
-    log_p_T = _log_probs(logits_T, tau)
-    log_p_S = _log_probs(logits_S, tau)
-    p_T = log_p_T.exp()
-    support = p_T > 0
-    zeros = torch.zeros_like(log_p_T)
-    # mask both logs outside the teacher's support before subtracting, so
-    # (-inf) - (-inf) is never formed
-    diff = (torch.where(support, log_p_T, zeros) -
-            torch.where(support, log_p_S, zeros))
-    return (tau**2) * (p_T * diff).sum(dim=1)
+    return (tau**2) * _kl_rows(_log_probs(logits_T, tau),
+                               _log_probs(logits_S, tau))
+
+
+def reverse_kl_per_sample(logits_S: Tensor, logits_T: Tensor,
+                          tau: float) -> Tensor:
+    r"""Temperature-scaled KL(student ‖ teacher), summed over classes.
+
+    .. math::
+        \ell_i = \tau^2 \sum_c p^S_{ic}
+            \left(\log p^S_{ic} - \log p^T_{ic}\right)
+
+    The ``'reverse'`` direction, the one the UDSKD paper (arXiv 2511.18826)
+    writes, :math:`\mathrm{KL}(q_S \| p_T)` and
+    :math:`\mathrm{KL}(q_{S_i} \| q_{S_j})`: mode-seeking, the student is
+    not pushed to cover classes it already gives no mass to. Classes where
+    the student has zero probability add exactly ``0``; a class where the
+    student has mass and the target has none makes the loss ``+inf``. The
+    teacher is **not** detached here; callers decide.
+
+    Args:
+        logits_S (Tensor): Student logits, shape ``(B, C)``.
+        logits_T (Tensor): Teacher (target) logits, shape ``(B, C)``.
+        tau (float): Temperature ``τ``.
+
+    Returns:
+        Tensor: Per-sample losses, shape ``(B,)``, ``float32``.
+    """
+    _check_pair(logits_S, logits_T)
+    check_positive(tau, 'tau')
+    return (tau**2) * _kl_rows(_log_probs(logits_S, tau),
+                               _log_probs(logits_T, tau))
+
+
+def directed_kl_per_sample(logits_S: Tensor,
+                           logits_T: Tensor,
+                           tau: float,
+                           direction: str = 'forward') -> Tensor:
+    """:func:`kl_per_sample` (``'forward'``, ``KL(p_T ‖ p_S)``) or
+    :func:`reverse_kl_per_sample` (``'reverse'``, ``KL(p_S ‖ p_T)``).
+
+    Args:
+        logits_S (Tensor): Student logits, shape ``(B, C)``.
+        logits_T (Tensor): Target logits, shape ``(B, C)``.
+        tau (float): Temperature ``τ``.
+        direction (str): One of ``KL_DIRECTIONS``. Defaults to
+            ``'forward'``.
+
+    Returns:
+        Tensor: Per-sample losses, shape ``(B,)``, ``float32``.
+    """
+    check_choice(direction, KL_DIRECTIONS, 'direction')
+    kl = kl_per_sample if direction == 'forward' else reverse_kl_per_sample
+    return kl(logits_S, logits_T, tau)
 
 
 def weighted_kd(logits_S: Tensor,
                 logits_T: Tensor,
                 weight: Optional[Tensor],
                 tau: float,
-                reduction: str = 'mean') -> Tensor:
+                reduction: str = 'mean',
+                direction: str = 'forward') -> Tensor:
     r"""Confidence-weighted KD (UDSKD, arXiv 2511.18826).
 
     .. math::
         \mathcal{L}_{KD} = \frac{1}{B} \sum_i w_i \, \tau^2
             \mathrm{KL}\left(p^T_i \,\|\, p^S_i\right)
+
+    for ``direction='forward'``; ``'reverse'`` uses
+    :math:`\mathrm{KL}(p^S_i \| p^T_i)`, the paper's written form.
 
     Args:
         logits_S (Tensor): Student logits, shape ``(B, C)``.
@@ -243,11 +311,13 @@ def weighted_kd(logits_S: Tensor,
         tau (float): KD temperature ``τ``.
         reduction (str): ``'mean'`` (over the batch), ``'sum'`` or
             ``'none'`` (per-sample ``(B,)``). Defaults to ``'mean'``.
+        direction (str): ``'forward'`` (``KL(p_T ‖ p_S)``) or
+            ``'reverse'`` (``KL(p_S ‖ p_T)``). Defaults to ``'forward'``.
 
     Returns:
         Tensor: The loss (scalar, or ``(B,)`` for ``'none'``), ``float32``.
     """
-    per_sample = kl_per_sample(logits_S, logits_T, tau)
+    per_sample = directed_kl_per_sample(logits_S, logits_T, tau, direction)
     if weight is not None:
         weight = weight.float()
         if weight.shape != per_sample.shape:
@@ -262,12 +332,16 @@ def peer_kl(logits_S: Tensor,
             logits_peer: Tensor,
             tau: float,
             detach: bool = True,
-            reduction: str = 'mean') -> Tensor:
+            reduction: str = 'mean',
+            direction: str = 'forward') -> Tensor:
     r"""Peer (student ↔ student) KL term of UDSKD (arXiv 2511.18826).
 
     .. math::
         \mathcal{L}_{peer} = \frac{1}{B} \sum_i \tau^2
             \mathrm{KL}\left(p^{peer}_i \,\|\, p^S_i\right)
+
+    for ``direction='forward'``; ``'reverse'`` uses
+    :math:`\mathrm{KL}(p^S_i \| p^{peer}_i)`, the paper's written form.
 
     Args:
         logits_S (Tensor): Logits of the student being trained, ``(B, C)``.
@@ -277,107 +351,14 @@ def peer_kl(logits_S: Tensor,
         detach (bool): Stop the gradient into the peer. Defaults to True.
         reduction (str): ``'mean'`` (over the batch), ``'sum'`` or
             ``'none'``. Defaults to ``'mean'``.
+        direction (str): ``'forward'`` (``KL(p_peer ‖ p_S)``) or
+            ``'reverse'`` (``KL(p_S ‖ p_peer)``). Defaults to ``'forward'``.
 
     Returns:
         Tensor: The loss (scalar, or ``(B,)`` for ``'none'``), ``float32``.
     """
     if detach:
         logits_peer = logits_peer.detach()
-    return reduce_per_sample(kl_per_sample(logits_S, logits_peer, tau),
-                             reduction)
-
-
-def contrastive_logit_ce(anchors: Tensor, candidates: Tensor,
-                         positives: Tensor, temperature: float) -> Tensor:
-    r"""Cross-entropy of cosine similarities between logit vectors.
-
-    Row ``i`` of ``anchors`` is scored against every row of ``candidates``
-    (both L2-normalised per sample); ``positives[i]`` indexes its positive:
-
-    .. math::
-        \ell_i = -\log \frac{\exp(\hat a_i^\top \hat c_{\pi(i)} / T)}
-            {\sum_j \exp(\hat a_i^\top \hat c_j / T)}
-
-    The building block of :func:`contrastive_logit_kd`; also used with
-    candidates gathered from several ranks. Gradients flow into whichever
-    inputs require them (callers detach the teacher).
-
-    Args:
-        anchors (Tensor): ``(N, C)`` logits, the rows.
-        candidates (Tensor): ``(M, C)`` logits, the columns.
-        positives (Tensor): ``(N,)`` long indices into ``candidates``.
-        temperature (float): Softmax temperature ``T`` of the similarities.
-
-    Returns:
-        Tensor: Per-row losses, shape ``(N,)``, ``float32``.
-    """
-    check_positive(temperature, 'temperature')
-    a_hat = _l2_normalize(anchors)
-    c_hat = _l2_normalize(candidates)
-    sim = a_hat @ c_hat.t() / temperature
-    return F.cross_entropy(sim, positives, reduction='none')
-
-
-def _l2_normalize(logits: Tensor) -> Tensor:
-    """Per-row L2 normalisation in ``float32``.
-
-    Rows are first divided by their max-abs value (the result is
-    scale-invariant anyway), so huge logits cannot overflow the squared norm;
-    all-zero rows stay zero.
-    """
-    x = logits.float()
-    scale = x.detach().abs().amax(dim=1, keepdim=True)
-    x = x / torch.where(scale > 0, scale, torch.ones_like(scale))
-    return F.normalize(x, p=2.0, dim=1, eps=1e-12)
-
-
-def contrastive_logit_kd(logits_S: Tensor,
-                         logits_T: Tensor,
-                         temperature: float = 1.0,
-                         symmetric: bool = False) -> Tensor:
-    r"""Sample-wise contrastive logit distillation (CKD, arXiv 2404.14109).
-
-    With :math:`\hat t_i = z^T_i / \|z^T_i\|_2` and
-    :math:`\hat s_j = z^S_j / \|z^S_j\|_2`, the ``B×B`` similarity matrix is
-    :math:`S_{ij} = \hat t_i^\top \hat s_j / T` and
-
-    .. math::
-        \mathcal{L}_{t \to s} = \frac{1}{B} \sum_i
-            -\log \frac{\exp S_{ii}}{\sum_j \exp S_{ij}}
-
-    i.e. each teacher row must pick its own sample among the student columns
-    (positive on the diagonal, the other samples of the batch as negatives).
-    ``symmetric=True`` also scores each student row against the teacher
-    columns (:math:`S^\top`) and returns the average of the two directions.
-    The teacher is detached. The loss is invariant to a positive per-sample
-    rescaling of either side's logits.
-
-    A batch of one has no negatives, so the loss is exactly ``0``; it is still
-    connected to ``logits_S``'s graph, so ``backward()`` works (zero
-    gradient).
-
-    Args:
-        logits_S (Tensor): Student logits, shape ``(B, C)``; must be finite.
-        logits_T (Tensor): Teacher logits, shape ``(B, C)``; must be finite.
-        temperature (float): Temperature ``T`` of the cosine similarities.
-            Defaults to 1.0.
-        symmetric (bool): Average the teacher→student and student→teacher
-            directions. Defaults to False.
-
-    Returns:
-        Tensor: A scalar ``float32`` loss.
-    """
-    _check_pair(logits_S, logits_T)
-    check_positive(temperature, 'temperature')
-    logits_T = logits_T.detach()
-    batch = logits_S.shape[0]
-    if batch < 2:
-        return _l2_normalize(logits_S).sum() * 0.0
-    positives = torch.arange(batch, device=logits_S.device)
-    loss = contrastive_logit_ce(logits_T, logits_S, positives,
-                                temperature).mean()
-    if symmetric:
-        loss_s2t = contrastive_logit_ce(logits_S, logits_T, positives,
-                                        temperature).mean()
-        loss = 0.5 * (loss + loss_s2t)
-    return loss
+    return reduce_per_sample(
+        directed_kl_per_sample(logits_S, logits_peer, tau, direction),
+        reduction)

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from ...utils.validation import (check_choice, check_loss_weight,
                                 check_positive)
-from .functional import LOSS_REDUCTIONS, peer_kl, reduce_loss
+from .functional import KL_DIRECTIONS, LOSS_REDUCTIONS, peer_kl, reduce_loss
 
 __all__ = ['PeerKLLoss']
 
@@ -25,7 +25,10 @@ class PeerKLLoss(nn.Module):
             \mathrm{softmax}(z^{(k)}_i/\tau) \,\|\,
             \mathrm{softmax}(z^S_i/\tau)\right)
 
-    for ``K`` peers (one tensor or a list/tuple of tensors). Computed in
+    for ``K`` peers (one tensor or a list/tuple of tensors). That is the
+    ``'forward'`` direction ``KL(p_peer ‖ p_S)`` (the default, as Hinton's
+    KD); ``direction='reverse'`` uses ``KL(p_S ‖ p_peer)``, the direction the
+    paper writes (:math:`\mathrm{KL}(q_{S_i} \| q_{S_j})`). Computed in
     ``float32``; the loss is ``float32``.
 
     Args:
@@ -37,17 +40,22 @@ class PeerKLLoss(nn.Module):
             batch), ``'mean'`` (sum divided by ``B·C``, as MMRazor's
             ``KLDivergence``), ``'sum'`` or ``'none'`` (``(B,)``).
             Defaults to ``'batchmean'``.
+        direction (str): ``'forward'``, ``KL(peer ‖ student)``, or
+            ``'reverse'``, ``KL(student ‖ peer)`` (as written in
+            arXiv 2511.18826). Defaults to ``'forward'``.
     """
 
     def __init__(self,
                  tau: float = 4.0,
                  loss_weight: float = 1.0,
                  peer_detach: bool = True,
-                 reduction: str = 'batchmean') -> None:
+                 reduction: str = 'batchmean',
+                 direction: str = 'forward') -> None:
         super().__init__()
         check_positive(tau, 'tau')
         check_loss_weight(loss_weight, 'loss_weight')
         check_choice(reduction, LOSS_REDUCTIONS, 'reduction')
+        check_choice(direction, KL_DIRECTIONS, 'direction')
         if not isinstance(peer_detach, bool):
             raise ValueError('`peer_detach` must be a bool, got '
                              f'{peer_detach!r}')
@@ -55,6 +63,7 @@ class PeerKLLoss(nn.Module):
         self.loss_weight = float(loss_weight)
         self.peer_detach = peer_detach
         self.reduction = reduction
+        self.direction = direction
 
     def forward(self, preds_S: Tensor,
                 preds_peer: Union[Tensor, Sequence[Tensor]]) -> Tensor:
@@ -74,7 +83,8 @@ class PeerKLLoss(nn.Module):
         if len(peers) == 0:
             raise ValueError('`preds_peer` must hold at least one tensor')
         per_sample = torch.stack([
-            peer_kl(preds_S, peer, self.tau, self.peer_detach, 'none')
+            peer_kl(preds_S, peer, self.tau, self.peer_detach, 'none',
+                    self.direction)
             for peer in peers
         ]).mean(dim=0)
         loss = reduce_loss(per_sample, self.reduction, preds_S.shape[1])

@@ -182,24 +182,28 @@ def test_teacher_init_then_ema() -> None:
         assert moved > 1e-6  # the teacher really changed
     assert not model.in_teacher_init
 
-    # EMA phase: step 0 (alpha 0) copies the branch's updated weights
+    # EMA phase: the initialised teacher is the first sample of the running
+    # mean, so the first update (alpha 1/2) keeps half of it
     bn_teacher = model.b0_teacher.bn.running_mean.clone()
+    t_init = {n: params(getattr(model, f'{n}_teacher')) for n in ('b0', 'b1')}
     log = model.train_step(batch(2), ow)
     assert log['teacher_init'].item() == 0.0
-    assert log['ema_momentum'].item() == 0.0
+    assert log['ema_momentum'].item() == pytest.approx(0.5)
     for name in ('b0', 'b1'):
         branch, teacher = getattr(model, name), getattr(model,
                                                         f'{name}_teacher')
         for (k, p), q in zip(teacher.named_parameters(), branch.parameters()):
-            assert torch.equal(p, q.detach()), k
+            assert torch.allclose(p, 0.5 * t_init[name][k] + 0.5 * q.detach(),
+                                  atol=1e-7), k
+            assert not torch.allclose(p, q.detach(), atol=1e-6), k
             assert not p.requires_grad and p.grad is None
     # ...but the teacher keeps its own BN statistics
     assert not torch.equal(model.b0_teacher.bn.running_mean,
                            model.b0.bn.running_mean)
     assert not torch.equal(model.b0_teacher.bn.running_mean, bn_teacher)
 
-    # steps 1 and 2: alpha 1/2 and 2/3, no gradient on the teachers
-    for step, alpha in ((1, 0.5), (2, 2.0 / 3)):
+    # then alpha 2/3 and 3/4, no gradient on the teachers
+    for step, alpha in ((1, 2.0 / 3), (2, 0.75)):
         t_prev = params(model.b0_teacher)
         log = model.train_step(batch(3 + step), ow)
         assert log['ema_momentum'].item() == pytest.approx(alpha)
@@ -208,6 +212,29 @@ def test_teacher_init_then_ema() -> None:
             assert torch.allclose(
                 p, alpha * t_prev[k] + (1 - alpha) * s_new[k], atol=1e-7)
     assert int(model.ema_steps) == 3 and int(model.teacher_init_steps) == 2
+
+
+@pytest.mark.parametrize('count_init,init_iters,alpha0',
+                         [(True, 1, 0.5), (False, 1, 0.0), (True, 0, 0.0)])
+def test_first_ema_update_and_the_initialised_teacher(
+        count_init: bool, init_iters: int, alpha0: float) -> None:
+    """The first EMA update keeps ``alpha0`` of the teacher as it was after
+    its initialisation: 1/2 when the initialisation counts as the first
+    sample of the mean, 0 (a copy of the branch, the authors' code) when it
+    does not or when there was none."""
+    model = build(teacher_init_iters=init_iters, ema_count_init=count_init)
+    ow = optim(model)
+    model.train()
+    for it in range(init_iters):
+        model.train_step(batch(it), ow)
+    t_init = params(model.b1_teacher)
+    log = model.train_step(batch(init_iters), ow)
+    assert log['ema_momentum'].item() == pytest.approx(alpha0)
+    assert int(model.ema_steps) == 1
+    for (k, p), q in zip(model.b1_teacher.named_parameters(),
+                         model.b1.parameters()):
+        assert torch.allclose(
+            p, alpha0 * t_init[k] + (1 - alpha0) * q.detach(), atol=1e-7), k
 
 
 def test_branches_update_with_their_own_optimizer() -> None:

@@ -50,10 +50,11 @@ def test_train_one_epoch(trained: Tuple[str,
         rows = [json.loads(line) for line in f if line.strip()]
     train_rows = [r for r in rows if 'b0.loss_ce' in r]
     assert len(train_rows) == 7
-    # 2 teacher-initialisation iterations, then EMA with 0, 1/2, 2/3, ...
+    # 2 teacher-initialisation iterations, then EMA with 1/2, 2/3, ... (the
+    # initialised teacher is the first sample of the running mean)
     assert [r['teacher_init'] for r in train_rows] == [1, 1, 0, 0, 0, 0, 0]
     momenta = [r['ema_momentum'] for r in train_rows[2:]]
-    assert momenta == pytest.approx([0, 1 / 2, 2 / 3, 3 / 4, 4 / 5],
+    assert momenta == pytest.approx([1 / 2, 2 / 3, 3 / 4, 4 / 5, 5 / 6],
                                     abs=1e-4)
     # epoch 0: decay weight e^0 = 1, ramp-up exp(-5) (13-epoch ramp)
     assert train_rows[0]['decay_weight'] == pytest.approx(1.0)
