@@ -598,7 +598,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         return result
     if not args.summarize_only:
         if teacher is not None and teacher in todo:
-            if execute(teacher, args.threads) != 0:
+            # the teacher trains alone: give it every job's threads
+            if execute(teacher, args.threads * max(1, args.jobs)) != 0:
                 raise RuntimeError('teacher training failed, see '
                                    f'{teacher.work_dir}/ablation_stdout.log')
         pending = [r for r in runs if r in todo]

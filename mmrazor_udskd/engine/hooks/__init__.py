@@ -1,4 +1,5 @@
 """Hooks."""
+from .channels_last_hook import *  # noqa: F401,F403
 from .cpu_malloc_hook import *  # noqa: F401,F403
 from .data_sanity_hook import *  # noqa: F401,F403
 from .distill_loss_warmup_hook import *  # noqa: F401,F403
