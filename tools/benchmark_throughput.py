@@ -45,7 +45,7 @@ Usage::
         [--amp none|fp16|bf16] [--channels-last]
         [--compile] [--repeats 5] [--warmup 1] [--threads 2]
         [--dual-config CONFIG] [--dual-options key=value ...]
-        [--malloc retain|default] [--no-val]
+        [--malloc retain|default] [--no-val] [--no-memory]
         [--json out.json]
 
 ``--precision`` sets every run's models: ``fp32`` (all of them), ``bf16``
@@ -128,6 +128,13 @@ def build_from_config(path: str, device: torch.device, **kwargs):
     return _build_from_config(path, device, **kwargs)
 
 
+def _cpu_name() -> str:
+    """The CPU's model name as torch reads it (else the platform's)."""
+    caps = getattr(torch.cpu, 'get_capabilities', dict)()
+    return (caps.get('cpu_name') or platform.processor()
+            or platform.machine())
+
+
 def _cpu_amp_allowed() -> contextlib.AbstractContextManager:
     """A no-op kept for callers: ``AmpOptimWrapper`` builds on a CPU since
     the compat patch ``amp_cpu_bf16``."""
@@ -190,8 +197,11 @@ def run_benchmark(args: argparse.Namespace,
     cases = build_cases(models, data, device, val_amp, not args.no_val)
     times, cpu_times = time_interleaved(cases, args.repeats, args.warmup,
                                         device, log)
-    peaks = measure_memory(cases, device)
-    tensor_peaks = measure_tensor_memory(cases, device)
+    if args.no_memory:
+        peaks = tensor_peaks = {case.name: None for case in cases}
+    else:
+        peaks = measure_memory(cases, device)
+        tensor_peaks = measure_tensor_memory(cases, device)
     summary = summarize(times, cpu_times, peaks,
                         {c.name: c.static_bytes for c in cases},
                         args.batch_size, tensor_peaks)
@@ -204,7 +214,7 @@ def run_benchmark(args: argparse.Namespace,
         device=str(device),
         device_name=(torch.cuda.get_device_name(device) if device.type ==
                      'cuda' else f'CPU ({os.cpu_count()} cores, '
-                     f'{platform.processor() or platform.machine()})'),
+                     f'{_cpu_name()})'),
         cpu_count=os.cpu_count(),
         threads=torch.get_num_threads(),
         batch_size=args.batch_size,
@@ -267,6 +277,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='torch.set_num_threads (0: leave as is)')
     parser.add_argument('--no-val', action='store_true',
                         help='skip the validation cases')
+    parser.add_argument('--no-memory', action='store_true',
+                        help='time only: skip the memory measurements (3 '
+                        'more runs of every case)')
     parser.add_argument(
         '--dual-config', default=None,
         help='config of the dual run (default: '

@@ -108,13 +108,14 @@ def test_report_names_the_precision():
 def test_benchmark_records_the_precision(tmp_path):
     """At 32x32, batch 4, one round, ``--precision bf16``: the JSON records
     the setting and every model's precision, the dual step and the floor
-    are reported."""
+    are reported; ``--no-memory`` skips the memory measures."""
     out = tmp_path / 'bench.json'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark_throughput.py', '--resolution',
          '32', '--batch-size', '4', '--repeats', '1', '--warmup', '0',
-         '--threads', '1', '--no-val', '--precision', 'bf16', '--quiet',
+         '--threads', '1', '--no-val', '--no-memory', '--precision', 'bf16',
+         '--quiet',
          '--json', str(out)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, timeout=600, env=env)
@@ -130,3 +131,5 @@ def test_benchmark_records_the_precision(tmp_path):
                                                 model='bf16')
     assert meta['native_bf16'] == prec.native_bf16_available('cpu')
     assert result['ratios']['floor_ratio'] > 1.0
+    assert all(row['peak_mem_mib'] is None and row['tensor_peak_mib'] is None
+               for row in result['cases'].values())
