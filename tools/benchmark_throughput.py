@@ -317,8 +317,9 @@ def _amp_optim_cfg(cfg: Config, amp: str) -> None:
     enable_amp(cfg)
     dtype = dict(fp16='float16', bf16='bfloat16')[amp]
     wrapper = cfg.optim_wrapper
-    entries = [wrapper] if 'optimizer' in wrapper else [
-        v for v in wrapper.values() if isinstance(v, dict)]
+    # the wrapper itself (single or the students' default) and any
+    # per-student entry or override
+    entries = [wrapper] + [v for v in wrapper.values() if isinstance(v, dict)]
     for entry in entries:
         if entry.get('type') == 'AmpOptimWrapper':
             entry['dtype'] = dtype

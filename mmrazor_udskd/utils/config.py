@@ -12,7 +12,9 @@ def _to_amp(wrapper_cfg: ConfigDict) -> None:
 def enable_amp(cfg: Config) -> Config:
     """Switch every optimizer wrapper of ``cfg`` to ``AmpOptimWrapper``.
 
-    Handles a single ``optim_wrapper`` and the per-student dictionaries that
+    Handles a single ``optim_wrapper``, the default of
+    ``StudentOptimWrapperConstructor`` with any per-student override that
+    sets its own ``type``, and the per-student dictionaries that
     ``SeparateOptimWrapperConstructor`` builds (one entry per child module).
 
     Args:
@@ -24,6 +26,12 @@ def enable_amp(cfg: Config) -> Config:
     wrapper = cfg.optim_wrapper
     if 'optimizer' in wrapper:
         _to_amp(wrapper)
+        # per-student overrides of StudentOptimWrapperConstructor that
+        # name their own wrapper type
+        for key, value in wrapper.items():
+            if key not in ('optimizer', 'paramwise_cfg', 'clip_grad') and \
+                    isinstance(value, dict) and 'type' in value:
+                _to_amp(value)
     else:
         for key, value in wrapper.items():
             if isinstance(value, dict) and 'optimizer' in value:
