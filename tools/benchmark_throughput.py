@@ -378,6 +378,10 @@ def build_from_config(
     cfg = Config.fromfile(path if osp.isabs(path) else osp.join(REPO_ROOT,
                                                                 path))
     model_cfg = cfg.model
+    # speed does not depend on the teacher's weights: a random teacher on
+    # purpose unless a checkpoint is given
+    model_cfg.setdefault('teacher_ckpt', None)
+    model_cfg['teacher_ckpt'] = model_cfg['teacher_ckpt'] or 'random'
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     ours = model_cfg.get('type') == 'MultiStudentDistill'

@@ -254,6 +254,7 @@ def test_invalid_student_names(names, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(dict(
             type='MultiStudentDistill', teacher=tiny_classifier(4),
+            teacher_ckpt='random',
             students={n: tiny_classifier(4) for n in names}))
 
 

@@ -89,6 +89,7 @@ def test_udskd_config_builds_and_runs_one_step(suffix):
     cfg = _cfg(UDSKD.format('', suffix))
     model_cfg = cfg.model.copy()
     model_cfg.data_preprocessor = cfg.data_preprocessor
+    model_cfg.teacher_ckpt = 'random'
     model = MODELS.build(model_cfg)
     assert model.student_names == ['r18', 'mbv2']
     assert type(model.students['mbv2'].backbone).__name__ == \
@@ -128,7 +129,7 @@ def test_baselines_are_plain_classifiers(suffix, arch, var):
 def test_tiny_kd_configs(suffix, arch):
     cfg = _cfg(f'configs/kd/kd_logits_resnet50_{arch}_{suffix}.py')
     n = SUFFIXES[suffix]
-    assert cfg.model.type == 'SingleTeacherDistill'
+    assert cfg.model.type == 'CheckedSingleTeacherDistill'
     assert cfg.model.architecture.head.num_classes == n
     assert cfg.model.teacher.head.num_classes == n
     assert cfg.model.architecture.head.loss.loss_weight == 0.3
@@ -204,7 +205,8 @@ def test_lowmem_config_is_the_main_one_with_every_mbv2_block_recomputed():
         assert low.model[key] == main.model[key], key
     assert low.optim_wrapper == main.optim_wrapper
     model = MODELS.build(
-        dict(low.model, data_preprocessor=low.data_preprocessor))
+        dict(low.model, data_preprocessor=low.data_preprocessor,
+             teacher_ckpt='random'))
     names = model.checkpointed['mbv2']
     # the stem, the 17 inverted-residual blocks, the last 1x1 conv
     assert names[0] == 'backbone.conv1' and names[-1] == 'backbone.conv2'

@@ -39,7 +39,10 @@ def test_three_free_named_students_train_and_validate(
     work_dir = str(tmp_path / 'work')
     proc = train_cli(str(user_cfg), work_dir,
                      f'data_root={synthetic_cifar10}',
-                     'train_cfg.max_epochs=1', *SMALL)
+                     'train_cfg.max_epochs=1', *SMALL,
+                     # a user passes the trained teacher here; the test
+                     # opts in to a random one
+                     'model.teacher_ckpt=random')
     log = proc.stdout
     assert proc.returncode == 0, log[-5000:]
     assert 'Epoch(train) [1][3/3]' in log

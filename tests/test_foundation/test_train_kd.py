@@ -24,7 +24,7 @@ def last_scalars(work_dir: str) -> dict:
 @pytest.fixture(scope='module')
 def kd_run(cifar10_tiny, train_cli, tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('kd'))
-    proc = train_cli(KD_CFG, work_dir, f'data_root={cifar10_tiny}',
+    proc = train_cli(KD_CFG, work_dir, f'data_root={cifar10_tiny}', 'model.teacher_ckpt=random',
                      'train_cfg.max_epochs=1',
                      'train_dataloader.batch_size=16')
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -51,7 +51,7 @@ def test_kd_one_epoch_checkpoint_and_top1(kd_run):
 def test_kd_resume_continues_from_checkpoint(kd_run, train_cli,
                                              cifar10_tiny):
     work_dir, _ = kd_run
-    proc = train_cli(KD_CFG, work_dir, f'data_root={cifar10_tiny}',
+    proc = train_cli(KD_CFG, work_dir, f'data_root={cifar10_tiny}', 'model.teacher_ckpt=random',
                      'train_cfg.max_epochs=2',
                      'train_dataloader.batch_size=16',
                      extra_args=['--resume'])

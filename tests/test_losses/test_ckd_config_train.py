@@ -6,7 +6,7 @@ CONFIG = 'configs/ckd/ckd_logits_resnet50_resnet18_1xb64_cifar10.py'
 
 
 def test_ckd_cifar10_one_epoch(train_cli, cifar10_tiny, tmp_path):
-    proc = train_cli(CONFIG, str(tmp_path), f'data_root={cifar10_tiny}',
+    proc = train_cli(CONFIG, str(tmp_path), f'data_root={cifar10_tiny}', 'model.teacher_ckpt=random',
                      'train_cfg.max_epochs=1',
                      'train_dataloader.batch_size=16')
     assert proc.returncode == 0, proc.stdout[-4000:]

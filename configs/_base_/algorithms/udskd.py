@@ -14,8 +14,11 @@ model = dict(
     _scope_='mmrazor',
     type='MultiStudentDistill',
     # children add teacher=<model dict> and students=dict(r18=..., mbv2=...)
-    # a checkpoint of ../../baselines/resnet50_*.py, e.g.
-    # --cfg-options model.teacher_ckpt=work_dirs/resnet50_.../best_*.pth
+    # required (the run stops before training without it): a checkpoint of
+    # ../../baselines/resnet50_*.py, e.g. --cfg-options
+    # model.teacher_ckpt=work_dirs/resnet50_.../best_*.pth, unless the
+    # teacher config loads pretrained weights (init_cfg type 'Pretrained');
+    # 'random' runs with a random teacher on purpose (tests, smoke runs)
     teacher_ckpt=None,
     alpha=0.4,
     beta=0.4,

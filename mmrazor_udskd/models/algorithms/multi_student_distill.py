@@ -23,7 +23,8 @@ from ..distillers import MultiStudentDistiller
 from ..utils import (apply_speed_options, build_model, ce_targets,
                      check_speed_options, checkpoint_students, logits_of, logits_to_predictions,
                      logits_without_grad, register_wrapper_key_hooks,
-                     to_memory_format, to_predictions, unwrap_model)
+                     teacher_checkpoint, to_memory_format, to_predictions,
+                     unwrap_model)
 from .peer_steps import PEER_STEPS, student_wrappers
 
 __all__ = ['MultiStudentDistill']
@@ -52,7 +53,11 @@ class MultiStudentDistill(BaseModel):
             for ``student(inputs, mode='tensor')``.
         teacher_ckpt (str, optional): Checkpoint (path or URL) loaded
             weights-only into the teacher; keys and shapes must match
-            exactly. Defaults to None.
+            exactly. Required unless the teacher config loads pretrained
+            weights itself (``init_cfg=dict(type='Pretrained', ...)``);
+            ``'random'`` keeps a random teacher on purpose (tests, smoke
+            runs). Defaults to None (an error for a teacher config without
+            pretrained weights, before anything is built).
         alpha, beta, gamma (float): Loss weights. Defaults to 0.4, 0.4, 0.2.
         student_loss_weights (Dict[str, dict], optional): Per-student
             overrides, e.g. ``dict(mbv2=dict(gamma=0.1))``. Defaults to None.
@@ -125,6 +130,7 @@ class MultiStudentDistill(BaseModel):
                 '`model.students` must be a dict of at least two models keyed '
                 f'by name, got {type(students).__name__}')
         names = check_student_names(list(students))
+        teacher_ckpt = teacher_checkpoint(teacher, teacher_ckpt)
         distiller = MultiStudentDistiller(
             names, dict(alpha=alpha, beta=beta, gamma=gamma),
             student_loss_weights, 'model', tau, teacher_loss, peer_loss)
