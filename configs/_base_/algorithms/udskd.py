@@ -23,10 +23,11 @@ model = dict(
     alpha=0.4,
     beta=0.4,
     gamma=0.2,
+    # one temperature for both terms: the loss configs below set no tau of
+    # their own and follow model.tau (--cfg-options model.tau=2 changes both)
     tau=4.0,
-    teacher_loss=dict(type='EntropyWeightedKDLoss', tau=4.0,
-                      weighting='entropy'),
-    peer_loss=dict(type='PeerKLLoss', tau=4.0),
+    teacher_loss=dict(type='EntropyWeightedKDLoss', weighting='entropy'),
+    peer_loss=dict(type='PeerKLLoss'),
     teacher_norm_eval=True,
     val_teacher=True)
 

@@ -32,11 +32,19 @@ STAT_NAMES = ('weight_mean', 'entropy_t1', 'entropy_tau', 'uncertain_ratio')
 class MultiStudentDistiller(nn.Module):
     """Composes each student's loss from the teacher and peer terms.
 
-    It owns the weights ``alpha``/``beta``/``gamma`` (per student, in
-    :attr:`loss_weights`, a plain dict a hook may rewrite between
-    iterations), the temperature, the teacher and peer loss modules and the
-    statistics that are logged. It runs no model: the algorithm hands it
-    the logits of one batch.
+    It owns the weights ``alpha``/``beta``/``gamma`` (plain float
+    attributes, read at every loss computation, so a hook may set them
+    between iterations; per-student overrides in
+    :attr:`student_loss_weights`), the temperature ``tau`` (an attribute
+    too: setting it also sets the ``tau`` of every loss that follows it),
+    the teacher and peer loss modules and the statistics that are logged.
+    It runs no model: the algorithm hands it the logits of one batch.
+
+    One source for the temperature: a loss whose config sets no ``tau``
+    follows ``tau`` (the algorithm's ``model.tau``); a loss config that sets
+    its own ``tau`` keeps it, on purpose, with a warning when it differs. A
+    loss's own ``loss_weight`` (default 1) multiplies its ``beta``/``gamma``
+    (a warning says so when it is not 1).
 
     Args:
         student_names (Sequence[str]): The students, in config order.
@@ -50,8 +58,9 @@ class MultiStudentDistiller(nn.Module):
             ``dict(mbv2=dict(gamma=0.1))``. Defaults to None.
         field (str): Config path of these arguments, for error messages.
             Defaults to ``'model'``.
-        tau (float): Temperature given to ``teacher_loss`` and ``peer_loss``
-            when their configs take a ``tau`` and set none. Defaults to 4.0.
+        tau (float): Temperature of ``teacher_loss`` and ``peer_loss`` when
+            their configs take a ``tau`` and set none (they then follow
+            later changes of :attr:`tau`). Defaults to 4.0.
         teacher_loss (dict, optional): Config of the teacher term, called as
             ``loss(preds_S, preds_T)``. Of its ``stats()`` (if any), the
             four names in ``STAT_NAMES`` are logged as ``stats.<name>``.
@@ -71,20 +80,55 @@ class MultiStudentDistiller(nn.Module):
                  peer_loss: Optional[dict] = None) -> None:
         super().__init__()
         self.student_names: List[str] = list(student_names)
-        self.tau = check_positive(tau, f'{field}.tau')
+        #: the losses (attribute names) whose ``tau`` follows :attr:`tau`
+        self.tau_followers: List[str] = []
+        self._tau = check_positive(tau, f'{field}.tau')
         defaults = dict(DEFAULT_WEIGHTS, **(loss_weights or {}))
-        defaults = {k: check_loss_weight(defaults[k], f'{field}.{k}')
-                    for k in WEIGHT_NAMES}
-        self.loss_weights = self._resolve_loss_weights(
-            defaults, student_loss_weights, field)
+        self.alpha = check_loss_weight(defaults['alpha'], f'{field}.alpha')
+        self.beta = check_loss_weight(defaults['beta'], f'{field}.beta')
+        self.gamma = check_loss_weight(defaults['gamma'], f'{field}.gamma')
+        self.student_loss_weights = self._check_overrides(
+            student_loss_weights, field)
         check_trainable(self.loss_weights, field)
-        self.teacher_loss = self.build_loss(
-            teacher_loss or dict(type='EntropyWeightedKDLoss',
-                                 weighting='entropy'), self.tau,
-            f'{field}.teacher_loss')
-        self.peer_loss = self.build_loss(
-            peer_loss or dict(type='PeerKLLoss'), self.tau,
-            f'{field}.peer_loss')
+        losses = dict(
+            teacher_loss=teacher_loss or dict(type='EntropyWeightedKDLoss',
+                                              weighting='entropy'),
+            peer_loss=peer_loss or dict(type='PeerKLLoss'))
+        for attr, cfg in losses.items():
+            setattr(self, attr, self.build_loss(cfg, self.tau,
+                                                f'{field}.{attr}'))
+            if 'tau' not in cfg and hasattr(getattr(self, attr), 'tau'):
+                self.tau_followers.append(attr)
+
+    @property
+    def tau(self) -> float:
+        """The algorithm's temperature (``model.tau``)."""
+        return self._tau
+
+    @tau.setter
+    def tau(self, value: float) -> None:
+        self._tau = check_positive(value, 'tau')
+        for attr in self.tau_followers:
+            getattr(self, attr).tau = self._tau
+
+    @property
+    def loss_weights(self) -> Dict[str, Dict[str, float]]:
+        """Per student, the ``alpha``/``beta``/``gamma`` in force now (its
+        overrides, else the algorithm's attributes)."""
+        return {name: self.weights_of(name) for name in self.student_names}
+
+    def weights_of(self, name: str) -> Dict[str, float]:
+        """Student ``name``'s ``alpha``/``beta``/``gamma``, read now.
+
+        Args:
+            name (str): Student name.
+
+        Returns:
+            Dict[str, float]: Its override of each weight, else the
+            algorithm's current value.
+        """
+        own = self.student_loss_weights.get(name, {})
+        return {k: own.get(k, getattr(self, k)) for k in WEIGHT_NAMES}
 
     @staticmethod
     def build_loss(cfg: dict, tau: float, field: str) -> nn.Module:
@@ -113,25 +157,29 @@ class MultiStudentDistiller(nn.Module):
                 cfg['tau'] = tau
         elif cfg['tau'] != tau:
             print_log(f'`{field}.tau`={cfg["tau"]} differs from '
-                      f'`model.tau`={tau}; the loss uses its own', 'current',
+                      f'`model.tau`={tau}; the loss uses its own (remove it '
+                      'from the loss config to follow model.tau)', 'current',
                       level=30)
+        if cfg.get('loss_weight', 1.0) != 1.0:
+            print_log(f'`{field}.loss_weight`={cfg["loss_weight"]} multiplies '
+                      'the algorithm\'s weight of this term (beta or gamma)',
+                      'current', level=30)
         try:
             return MODELS.build(cfg)
         except (ValueError, TypeError) as err:
             raise type(err)(f'`{field}`: {err}') from err
 
-    def _resolve_loss_weights(self, defaults: Dict[str, float],
-                              overrides: Optional[Dict[str, dict]],
-                              field: str) -> Dict[str, Dict[str, float]]:
-        """Per-student ``alpha``/``beta``/``gamma``.
+    def _check_overrides(self, overrides: Optional[Dict[str, dict]],
+                         field: str) -> Dict[str, Dict[str, float]]:
+        """The checked per-student overrides of ``alpha``/``beta``/``gamma``.
 
         Args:
-            defaults (Dict[str, float]): The algorithm-wide weights.
             overrides (Dict[str, dict], optional): ``student_loss_weights``.
             field (str): The algorithm's config path.
 
         Returns:
-            Dict[str, Dict[str, float]]: Weights per student name.
+            Dict[str, Dict[str, float]]: Per student name, the weights it
+            sets itself (the others follow the algorithm's attributes).
         """
         overrides = dict(overrides or {})
         unknown = set(overrides) - set(self.student_names)
@@ -148,9 +196,8 @@ class MultiStudentDistiller(nn.Module):
                                  f'{WEIGHT_NAMES}, got {sorted(bad)}')
             weights[name] = {
                 k: check_loss_weight(
-                    own[k], f'{field}.student_loss_weights.{name}.{k}')
-                if k in own else defaults[k]
-                for k in WEIGHT_NAMES
+                    v, f'{field}.student_loss_weights.{name}.{k}')
+                for k, v in own.items()
             }
         return weights
 
@@ -186,7 +233,7 @@ class MultiStudentDistiller(nn.Module):
             ``L_i``) and the teacher loss's statistics named in
             ``STAT_NAMES`` (empty if it has none, or if ``beta`` is 0).
         """
-        weights = self.loss_weights[name]
+        weights = self.weights_of(name)
         preds = logits[name].float()
         zero = preds.new_zeros(())
         terms: Dict[str, torch.Tensor] = {}
