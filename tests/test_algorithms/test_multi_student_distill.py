@@ -82,11 +82,16 @@ def test_train_step_loss_matches_hand_computation():
                                -(p4 * p4.log()).sum(1).mean())
     torch.testing.assert_close(log['stats.uncertain_ratio'],
                                (w < 0.5).float().mean())
+    # the paper's "uncertain share": 1 - mean w, not the share of w < 0.5
+    torch.testing.assert_close(log['stats.one_minus_weight_mean'],
+                               1 - w.mean())
+    assert abs(log['stats.one_minus_weight_mean'] -
+               log['stats.uncertain_ratio']) > 1e-3
     assert set(log) == {
         'r18.loss_ce', 'r18.loss_teacher', 'r18.loss_peer', 'r18.loss',
         'mbv2.loss_ce', 'mbv2.loss_teacher', 'mbv2.loss_peer', 'mbv2.loss',
         'loss', 'stats.weight_mean', 'stats.entropy_t1', 'stats.entropy_tau',
-        'stats.uncertain_ratio'
+        'stats.uncertain_ratio', 'stats.one_minus_weight_mean'
     }
 
 

@@ -260,8 +260,10 @@ class MultiStudentDistill(BaseModel):
             Dict[str, Tensor]: Detached log values: per student
             ``<name>.loss_ce``, ``<name>.loss_teacher``, ``<name>.loss_peer``,
             ``<name>.loss``; ``stats.weight_mean``, ``stats.entropy_t1``,
-            ``stats.entropy_tau``, ``stats.uncertain_ratio`` (from the
-            teacher loss, if it has them); ``loss`` (sum over students).
+            ``stats.entropy_tau``, ``stats.uncertain_ratio`` (share of
+            samples with w < 0.5) and ``stats.one_minus_weight_mean`` (1 -
+            mean w, the paper's "uncertain share"), from the teacher loss if
+            it has them; ``loss`` (sum over students).
         """
         data = self.data_preprocessor(data, True)
         inputs = self._prepare_inputs(data['inputs'])

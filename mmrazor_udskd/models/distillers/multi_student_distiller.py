@@ -24,8 +24,15 @@ __all__ = ['MultiStudentDistiller']
 WEIGHT_NAMES = ('alpha', 'beta', 'gamma')
 #: the weights of the paper's experiments
 DEFAULT_WEIGHTS = dict(alpha=0.4, beta=0.4, gamma=0.2)
-#: the statistics of the teacher loss that are logged as ``stats.<name>``
+#: the statistics of the teacher loss that are logged as ``stats.<name>``:
+#: ``weight_mean`` (mean confidence weight w), ``entropy_t1`` and
+#: ``entropy_tau`` (mean teacher entropy at T = 1 and at tau),
+#: ``uncertain_ratio`` (share of samples with w < 0.5)
 STAT_NAMES = ('weight_mean', 'entropy_t1', 'entropy_tau', 'uncertain_ratio')
+#: logged beside them: ``1 - weight_mean``, what the paper reports as the
+#: "uncertain share" (the mean of 1 - w, not the share of samples with
+#: w < 0.5, which is ``uncertain_ratio``)
+UNCERTAIN_SHARE = 'one_minus_weight_mean'
 
 
 @MODELS.register_module()
@@ -231,7 +238,8 @@ class MultiStudentDistiller(nn.Module):
             Tuple[Dict[str, Tensor], Dict[str, Tensor]]: The weighted terms
             ``loss_ce``, ``loss_teacher``, ``loss_peer`` (summing to
             ``L_i``) and the teacher loss's statistics named in
-            ``STAT_NAMES`` (empty if it has none, or if ``beta`` is 0).
+            ``STAT_NAMES`` plus ``one_minus_weight_mean`` (empty if it has
+            none, or if ``beta`` is 0).
         """
         weights = self.weights_of(name)
         preds = logits[name].float()
@@ -247,6 +255,8 @@ class MultiStudentDistiller(nn.Module):
                 stats = {k: v.detach()
                          for k, v in self.teacher_loss.stats().items()
                          if k in STAT_NAMES}
+                if 'weight_mean' in stats:
+                    stats[UNCERTAIN_SHARE] = 1 - stats['weight_mean']
         else:
             terms['loss_teacher'] = zero
         if weights['gamma']:
