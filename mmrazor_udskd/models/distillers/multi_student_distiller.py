@@ -75,6 +75,10 @@ class MultiStudentDistiller(nn.Module):
         peer_loss (dict, optional): Config of the peer term, called as
             ``loss(preds_S, peer_targets)``. Defaults to None
             (``PeerKLLoss``).
+        has_teacher (bool): False for the no-teacher mode (Deep Mutual
+            Learning, Zhang et al., CVPR 2018): ``teacher_loss`` is not
+            built, ``beta`` must be 0 and the terms have no
+            ``loss_teacher``. Defaults to True.
     """
 
     def __init__(self,
@@ -84,7 +88,8 @@ class MultiStudentDistiller(nn.Module):
                  field: str = 'model',
                  tau: float = 4.0,
                  teacher_loss: Optional[dict] = None,
-                 peer_loss: Optional[dict] = None) -> None:
+                 peer_loss: Optional[dict] = None,
+                 has_teacher: bool = True) -> None:
         super().__init__()
         self.student_names: List[str] = list(student_names)
         #: the losses (attribute names) whose ``tau`` follows :attr:`tau`
@@ -97,15 +102,41 @@ class MultiStudentDistiller(nn.Module):
         self.student_loss_weights = self._check_overrides(
             student_loss_weights, field)
         check_trainable(self.loss_weights, field)
+        self.has_teacher = bool(has_teacher)
+        if not self.has_teacher:
+            self._check_no_teacher_weights(field)
         losses = dict(
             teacher_loss=teacher_loss or dict(type='EntropyWeightedKDLoss',
                                               weighting='entropy'),
             peer_loss=peer_loss or dict(type='PeerKLLoss'))
+        self.teacher_loss: Optional[nn.Module] = None
+        if not self.has_teacher:
+            losses.pop('teacher_loss')
         for attr, cfg in losses.items():
             setattr(self, attr, self.build_loss(cfg, self.tau,
                                                 f'{field}.{attr}'))
             if 'tau' not in cfg and hasattr(getattr(self, attr), 'tau'):
                 self.tau_followers.append(attr)
+
+    def _check_no_teacher_weights(self, field: str) -> None:
+        """Without a teacher, no student may weigh the teacher term.
+
+        Args:
+            field (str): The algorithm's config path.
+
+        Raises:
+            ValueError: Naming ``beta`` or the student's override of it.
+        """
+        hint = (f'but `{field}.teacher` is None (no teacher: Deep Mutual '
+                'Learning); set it to 0')
+        if self.beta:
+            raise ValueError(f'`{field}.beta`={self.beta} weighs the teacher '
+                             f'term, {hint}')
+        for name, own in self.student_loss_weights.items():
+            if own.get('beta'):
+                raise ValueError(
+                    f'`{field}.student_loss_weights.{name}.beta`='
+                    f'{own["beta"]} weighs the teacher term, {hint}')
 
     @property
     def tau(self) -> float:
@@ -224,22 +255,24 @@ class MultiStudentDistiller(nn.Module):
 
     def student_losses(
         self, name: str, logits: Dict[str, torch.Tensor],
-        teacher_logits: torch.Tensor, targets: torch.Tensor
+        teacher_logits: Optional[torch.Tensor], targets: torch.Tensor
     ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
         """The weighted terms of ``L_i`` for one student.
 
         Args:
             name (str): Student name.
             logits (Dict[str, Tensor]): Every student's logits (this batch).
-            teacher_logits (Tensor): Teacher logits (no grad).
+            teacher_logits (Tensor, optional): Teacher logits (no grad);
+                None without a teacher.
             targets (Tensor): Labels (B,) or soft scores (B, C).
 
         Returns:
             Tuple[Dict[str, Tensor], Dict[str, Tensor]]: The weighted terms
-            ``loss_ce``, ``loss_teacher``, ``loss_peer`` (summing to
-            ``L_i``) and the teacher loss's statistics named in
-            ``STAT_NAMES`` plus ``one_minus_weight_mean`` (empty if it has
-            none, or if ``beta`` is 0).
+            ``loss_ce``, ``loss_teacher`` (absent without a teacher),
+            ``loss_peer`` (summing to ``L_i``) and the teacher loss's
+            statistics named in ``STAT_NAMES`` plus
+            ``one_minus_weight_mean`` (empty if it has none, if ``beta`` is
+            0 or without a teacher).
         """
         weights = self.weights_of(name)
         preds = logits[name].float()
@@ -248,7 +281,9 @@ class MultiStudentDistiller(nn.Module):
         terms['loss_ce'] = weights['alpha'] * F.cross_entropy(
             preds, targets) if weights['alpha'] else zero
         stats: Dict[str, torch.Tensor] = {}
-        if weights['beta']:
+        if teacher_logits is None or self.teacher_loss is None:
+            pass  # no teacher (DML): no teacher term, no statistics
+        elif weights['beta']:
             terms['loss_teacher'] = weights['beta'] * self.teacher_loss(
                 preds, teacher_logits.float())
             if hasattr(self.teacher_loss, 'stats'):
