@@ -68,6 +68,9 @@ class MultiStudentDistill(BaseModel):
             runs). Defaults to None (an error for a teacher config without
             pretrained weights, before anything is built).
         alpha, beta, gamma (float): Loss weights. Defaults to 0.4, 0.4, 0.2.
+            The CE term that ``alpha`` weighs is each student head's own
+            loss (``head.loss``, e.g. ``LabelSmoothLoss``; with the soft
+            targets of batch augmentation), its ``loss_weight`` not applied.
         student_loss_weights (Dict[str, dict], optional): Per-student
             overrides, e.g. ``dict(mbv2=dict(gamma=0.1))``. Defaults to None.
         tau (float): Distillation temperature. Defaults to 4.0.
@@ -156,6 +159,9 @@ class MultiStudentDistill(BaseModel):
         predict_with = check_predict_with(predict_with, names)
         built = {name: build_model(cfg, f'students.{name}')
                  for name, cfg in students.items()}
+        # each student's CE term is its head's own loss (label smoothing...)
+        distiller.set_ce_losses({name: getattr(student, 'head', None)
+                                 for name, student in built.items()})
         if data_preprocessor is None:
             data_preprocessor = getattr(
                 next(iter(built.values())), 'data_preprocessor', None)

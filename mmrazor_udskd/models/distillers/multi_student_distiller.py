@@ -35,6 +35,26 @@ STAT_NAMES = ('weight_mean', 'entropy_t1', 'entropy_tau', 'uncertain_ratio')
 UNCERTAIN_SHARE = 'one_minus_weight_mean'
 
 
+def _is_plain_ce(module: nn.Module) -> bool:
+    """Whether a head loss is mmpretrain's ``CrossEntropyLoss`` with its
+    defaults (softmax, batch mean, no class weights): plain cross-entropy,
+    for hard labels and for soft targets alike.
+
+    Args:
+        module (nn.Module): A head's loss module.
+
+    Returns:
+        bool: True if ``F.cross_entropy`` gives its value (before
+        ``loss_weight``).
+    """
+    return (type(module).__name__ == 'CrossEntropyLoss'
+            and type(module).__module__.startswith('mmpretrain')
+            and not getattr(module, 'use_sigmoid', True)
+            and not getattr(module, 'use_soft', True)
+            and getattr(module, 'class_weight', 0) is None
+            and getattr(module, 'reduction', '') == 'mean')
+
+
 @MODELS.register_module()
 class MultiStudentDistiller(nn.Module):
     """Composes each student's loss from the teacher and peer terms.
@@ -56,8 +76,9 @@ class MultiStudentDistiller(nn.Module):
     Args:
         student_names (Sequence[str]): The students, in config order.
         loss_weights (Dict[str, float], optional): ``alpha`` (weight of the
-            hard-label cross-entropy; the student head's own
-            ``loss_weight`` is not applied), ``beta`` (of ``teacher_loss``)
+            CE term: the student head's own loss, see :meth:`ce_loss`; the
+            head's ``loss_weight`` is not applied), ``beta`` (of
+            ``teacher_loss``)
             and ``gamma`` (of ``peer_loss``). Defaults to None
             (``alpha=0.4, beta=0.4, gamma=0.2``; missing keys too).
         student_loss_weights (Dict[str, dict], optional): Per-student
@@ -92,6 +113,9 @@ class MultiStudentDistiller(nn.Module):
                  has_teacher: bool = True) -> None:
         super().__init__()
         self.student_names: List[str] = list(student_names)
+        #: per student, its head's loss module (a reference, not a child:
+        #: it stays registered in the student only); see :meth:`ce_loss`
+        self.ce_losses: Dict[str, nn.Module] = {}
         #: the losses (attribute names) whose ``tau`` follows :attr:`tau`
         self.tau_followers: List[str] = []
         self._tau = check_positive(tau, f'{field}.tau')
@@ -117,6 +141,64 @@ class MultiStudentDistiller(nn.Module):
                                                 f'{field}.{attr}'))
             if 'tau' not in cfg and hasattr(getattr(self, attr), 'tau'):
                 self.tau_followers.append(attr)
+
+    def set_ce_losses(self, heads: Dict[str, Optional[nn.Module]],
+                      field: str = 'model') -> None:
+        """Use each student head's own loss (``head.loss``) as its CE term.
+
+        Args:
+            heads (Dict[str, nn.Module | None]): Per student, its head
+                (mmpretrain ``ClsHead`` with ``loss_module``); a student
+                without one keeps plain cross-entropy.
+            field (str): The algorithm's config path. Defaults to
+                ``'model'``.
+
+        Raises:
+            ValueError: If a head's ``loss_weight`` is 0 (its CE would be 0
+                while ``alpha`` says otherwise).
+        """
+        for name, head in heads.items():
+            module = getattr(head, 'loss_module', None)
+            if module is None:
+                continue
+            weight = getattr(module, 'loss_weight', 1.0)
+            where = f'{field}.students.{name}.head.loss.loss_weight'
+            if not weight:
+                raise ValueError(
+                    f'`{where}` is 0; the CE term is weighted by '
+                    f'`{field}.alpha` (or `{field}.student_loss_weights.'
+                    f'{name}.alpha`): set that to 0 instead')
+            if weight != 1.0:
+                print_log(f'`{where}`={weight} is not applied: '
+                          f'`{field}.alpha` weighs the CE term', 'current',
+                          level=30)
+            self.ce_losses[name] = module
+
+    def ce_loss(self, name: str, preds: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        """The CE term of student ``name`` before ``alpha``: its head's own
+        loss (e.g. ``CrossEntropyLoss``, ``LabelSmoothLoss``), called as
+        mmpretrain's ``ClsHead`` calls it (batch-mean, hard labels or the
+        soft ``gt_score`` targets of batch augmentation), divided by the
+        head's ``loss_weight``; plain cross-entropy without a head loss.
+        mmpretrain's ``CrossEntropyLoss`` with its defaults is computed as
+        ``F.cross_entropy`` (its value, to the last bit).
+
+        Args:
+            name (str): Student name.
+            preds (Tensor): Its logits (B, C), float32.
+            targets (Tensor): Labels (B,) or soft scores (B, C).
+
+        Returns:
+            Tensor: The scalar loss.
+        """
+        module = self.ce_losses.get(name)
+        if module is None or _is_plain_ce(module):
+            # the same value, computed as before head losses were used
+            return F.cross_entropy(preds, targets)
+        loss = module(preds, targets, avg_factor=preds.size(0))
+        weight = getattr(module, 'loss_weight', 1.0)
+        return loss if weight == 1.0 else loss / weight
 
     def _check_no_teacher_weights(self, field: str) -> None:
         """Without a teacher, no student may weigh the teacher term.
@@ -278,8 +360,8 @@ class MultiStudentDistiller(nn.Module):
         preds = logits[name].float()
         zero = preds.new_zeros(())
         terms: Dict[str, torch.Tensor] = {}
-        terms['loss_ce'] = weights['alpha'] * F.cross_entropy(
-            preds, targets) if weights['alpha'] else zero
+        terms['loss_ce'] = weights['alpha'] * self.ce_loss(
+            name, preds, targets) if weights['alpha'] else zero
         stats: Dict[str, torch.Tensor] = {}
         if teacher_logits is None or self.teacher_loss is None:
             pass  # no teacher (DML): no teacher term, no statistics
