@@ -16,9 +16,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmrazor_udskd  # noqa: E402,F401  (compat patches + registrations)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.runner import Runner, find_latest_checkpoint  # noqa: E402
 
-from mmrazor_udskd.utils import apply_data_root, enable_amp  # noqa: E402
+from mmrazor_udskd.utils import (apply_data_root, enable_amp,  # noqa: E402
+                                 teacher_from_checkpoint)
 from mmrazor_udskd.datasets.data_checks import check_data_cfg  # noqa: E402
 
 
@@ -74,6 +75,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
         if 'data_root' in args.cfg_options:
             apply_data_root(cfg, args.cfg_options['data_root'])
+    if cfg.get('resume'):
+        # resuming restores the teacher's weights with everything else
+        teacher_from_checkpoint(cfg, cfg.load_from or find_latest_checkpoint(
+            cfg.work_dir))
     return cfg
 
 

@@ -1,7 +1,10 @@
-"""Config helpers used by ``tools/train.py``."""
+"""Config helpers used by ``tools/train.py`` and ``tools/test.py``."""
+import os.path as osp
+from typing import Optional
+
 from mmengine.config import Config, ConfigDict
 
-__all__ = ['enable_amp', 'apply_data_root']
+__all__ = ['enable_amp', 'apply_data_root', 'teacher_from_checkpoint']
 
 
 def _to_amp(wrapper_cfg: ConfigDict) -> None:
@@ -64,3 +67,30 @@ def apply_data_root(cfg: Config, data_root: str) -> Config:
             dataset = dataset['dataset']
         dataset['data_root'] = data_root
     return cfg
+
+
+def teacher_from_checkpoint(cfg: Config, checkpoint: Optional[str]) -> bool:
+    """Let a run whose whole state comes from ``checkpoint`` (``--resume``,
+    ``tools/test.py``) build its teacher without ``model.teacher_ckpt``.
+
+    The distillation algorithms refuse a teacher without trained weights;
+    when the runner then loads a checkpoint of the whole algorithm, the
+    teacher's weights come from it, so the teacher is built with
+    ``teacher_ckpt='random'`` (overwritten by the checkpoint's weights).
+
+    Args:
+        cfg (Config): The config, changed in place.
+        checkpoint (str, optional): The checkpoint the runner loads; None
+            (or a missing local file) changes nothing.
+
+    Returns:
+        bool: Whether ``model.teacher_ckpt`` was set.
+    """
+    model = cfg.get('model') or {}
+    if not checkpoint or model.get('teacher') is None or \
+            model.get('teacher_ckpt'):
+        return False
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        return False
+    model['teacher_ckpt'] = 'random'
+    return True

@@ -106,3 +106,43 @@ def test_train_cli_stops_before_training_without_teacher(
     assert proc.returncode != 0
     assert "ValueError: `model.teacher_ckpt` is not set" in proc.stdout
     assert 'Epoch(train)' not in proc.stdout
+
+
+def test_resume_and_test_take_the_teacher_from_the_checkpoint(tmp_path):
+    """--resume and tools/test.py load the whole algorithm, teacher
+    included, so they need no model.teacher_ckpt; a missing checkpoint file
+    or an auto-resume that finds none changes nothing."""
+    import importlib.util
+
+    from mmrazor_udskd.utils import teacher_from_checkpoint
+    ckpt = tmp_path / 'epoch_1.pth'
+    ckpt.write_bytes(b'x')
+    cfg = Config(dict(model=dict(teacher=dict(type='X'), teacher_ckpt=None)))
+    assert not teacher_from_checkpoint(cfg, str(tmp_path / 'missing.pth'))
+    assert not teacher_from_checkpoint(cfg, None)
+    assert cfg.model.teacher_ckpt is None
+    assert teacher_from_checkpoint(cfg, str(ckpt))
+    assert cfg.model.teacher_ckpt == 'random'
+    given = Config(dict(model=dict(teacher=dict(type='X'), teacher_ckpt='t')))
+    assert not teacher_from_checkpoint(given, str(ckpt))
+    assert given.model.teacher_ckpt == 't'
+    dml = Config(dict(model=dict(teacher=None)))
+    assert not teacher_from_checkpoint(dml, str(ckpt))
+    assert 'teacher_ckpt' not in dml.model
+
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', osp.join(REPO, 'tools/train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    work = tmp_path / 'work'
+    work.mkdir()
+    base = osp.join(REPO, UDSKD)
+    # auto-resume with no checkpoint yet: a fresh run, the teacher required
+    fresh = train.merge_args(Config.fromfile(base), train.parse_args(
+        [base, '--work-dir', str(work), '--resume']))
+    assert fresh.model.teacher_ckpt is None
+    (work / 'epoch_1.pth').write_bytes(b'x')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
+    resumed = train.merge_args(Config.fromfile(base), train.parse_args(
+        [base, '--work-dir', str(work), '--resume']))
+    assert resumed.model.teacher_ckpt == 'random'
