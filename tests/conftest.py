@@ -106,3 +106,21 @@ def _restore_process_state() -> Iterator[None]:
     from .helpers.process_state import process_state_restored
     with process_state_restored():
         yield
+
+
+@pytest.fixture(scope='session')
+def synthetic_cifar10(tmp_path_factory) -> str:
+    """A CIFAR-10-shaped CustomDataset tree of random 32x32 PNGs: 10 class
+    folders, 2 train and 1 test image each (no real data needed)."""
+    import numpy as np
+    from PIL import Image
+    root = tmp_path_factory.mktemp('synthetic_cifar10')
+    rng = np.random.default_rng(0)
+    for split, per_class in (('train', 2), ('test', 1)):
+        for cls in range(10):
+            folder = root / split / f'class{cls}'
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f'{i}.png')
+    return str(root)

@@ -16,7 +16,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmrazor_udskd.utils import apply_data_root  # noqa: E402
+from mmrazor_udskd.utils import (apply_data_root,  # noqa: E402
+                                 teacher_from_checkpoint)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -52,6 +53,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    # the checkpoint holds the teacher's weights with the students'
+    teacher_from_checkpoint(cfg, args.checkpoint)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
         cfg)
     metrics = runner.test()

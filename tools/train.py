@@ -32,12 +32,13 @@ import mmrazor_udskd  # noqa: E402,F401  (compat patches + registrations)
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.runner import Runner, find_latest_checkpoint  # noqa: E402
 
 from mmrazor_udskd.models.utils import PRECISIONS  # noqa: E402
 from mmrazor_udskd.utils import (apply_data_root,  # noqa: E402
                                  apply_precision_policy, enable_amp,
-                                 set_teacher_precision)
+                                 set_teacher_precision,
+                                 teacher_from_checkpoint)
 from mmrazor_udskd.datasets.data_checks import check_data_cfg  # noqa: E402
 
 
@@ -142,6 +143,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         if 'data_root' in args.cfg_options:
             apply_data_root(cfg, args.cfg_options['data_root'])
     add_vis_backends(cfg, args.vis)
+    if cfg.get('resume'):
+        # resuming restores the teacher's weights with everything else
+        teacher_from_checkpoint(cfg, cfg.load_from or find_latest_checkpoint(
+            cfg.work_dir))
     return cfg
 
 

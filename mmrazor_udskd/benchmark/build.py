@@ -144,6 +144,10 @@ def build_from_config(
         raise ValueError('use either amp or precision, not both')
     cfg = Config.fromfile(path if osp.isabs(path) else osp.join(root, path))
     model_cfg = cfg.model
+    # speed does not depend on the teacher's weights: a random teacher on
+    # purpose unless a checkpoint is given
+    if model_cfg.get('teacher') is not None:
+        model_cfg['teacher_ckpt'] = model_cfg.get('teacher_ckpt') or 'random'
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     ours = model_cfg.get('type') == 'MultiStudentDistill'

@@ -1,4 +1,5 @@
-"""Config helpers used by ``tools/train.py``."""
+"""Config helpers used by ``tools/train.py`` and ``tools/test.py``."""
+import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
@@ -8,8 +9,13 @@ from ..models.utils.precision import (check_precision, default_precision,
 
 __all__ = [
     'enable_amp', 'set_teacher_precision', 'apply_precision_policy',
-    'apply_data_root'
+    'apply_data_root', 'teacher_from_checkpoint'
 ]
+
+#: keys of an optimizer wrapper config that are not per-student overrides
+_WRAPPER_FIELDS = frozenset(('type', 'optimizer', 'paramwise_cfg',
+                             'clip_grad', 'accumulative_counts', 'dtype',
+                             'loss_scale', 'use_fsdp', 'constructor'))
 
 
 def _to_amp(wrapper_cfg: ConfigDict, dtype: Optional[str]) -> None:
@@ -33,7 +39,9 @@ def enable_amp(cfg: Config, students: Optional[Sequence[str]] = None,
                dtype: Optional[str] = None) -> Config:
     """Switch optimizer wrappers of ``cfg`` to ``AmpOptimWrapper``.
 
-    Handles a single ``optim_wrapper`` and the per-student dictionaries that
+    Handles a single ``optim_wrapper``, the default of
+    ``StudentOptimWrapperConstructor`` with any per-student override that
+    sets its own ``type``, and the per-student dictionaries that
     ``SeparateOptimWrapperConstructor`` builds (one entry per child module).
     On a GPU AMP autocasts to ``dtype`` (default float16, with dynamic loss
     scaling); on a CPU to bfloat16 without loss scaling.
@@ -53,13 +61,36 @@ def enable_amp(cfg: Config, students: Optional[Sequence[str]] = None,
         ValueError: ``students`` is given but the config has one wrapper
             for the whole model.
     """
+    wrapper = cfg.optim_wrapper
     per_model = _per_model_wrappers(cfg)
-    if students is None:
-        entries = list(per_model.values()) or [cfg.optim_wrapper]
-    elif not per_model:
-        raise ValueError('AMP for some students needs one optimizer wrapper '
-                         'per student (SeparateOptimWrapperConstructor); '
-                         'this config has one for the whole model')
+    if 'optimizer' in wrapper:
+        # one default wrapper: the whole model's, or the default of
+        # StudentOptimWrapperConstructor with per-student overrides
+        overrides = {k: v for k, v in wrapper.items()
+                     if k not in _WRAPPER_FIELDS and isinstance(v, dict)}
+        if students is None:
+            # the default, and overrides that name their own wrapper type
+            entries = [wrapper] + [v for v in overrides.values()
+                                   if 'type' in v]
+        elif 'StudentOptimWrapperConstructor' in str(
+                wrapper.get('constructor', '')):
+            names = list((cfg.model.get('students') or {}).keys())
+            missing = sorted(set(students) - set(names))
+            if missing:
+                raise KeyError(f'no student {missing}; the model has '
+                               f'{names}')
+            entries = []
+            for name in students:
+                # an override merged into the default by the constructor
+                wrapper.setdefault(name, ConfigDict())
+                entries.append(wrapper[name])
+        else:
+            raise ValueError('AMP for some students needs one optimizer '
+                             'wrapper per student (StudentOptimWrapper'
+                             'Constructor or SeparateOptimWrapperConstructor)'
+                             '; this config has one for the whole model')
+    elif students is None:
+        entries = list(per_model.values())
     else:
         missing = sorted(set(students) - set(per_model))
         if missing:
@@ -157,3 +188,30 @@ def apply_data_root(cfg: Config, data_root: str) -> Config:
             dataset = dataset['dataset']
         dataset['data_root'] = data_root
     return cfg
+
+
+def teacher_from_checkpoint(cfg: Config, checkpoint: Optional[str]) -> bool:
+    """Let a run whose whole state comes from ``checkpoint`` (``--resume``,
+    ``tools/test.py``) build its teacher without ``model.teacher_ckpt``.
+
+    The distillation algorithms refuse a teacher without trained weights;
+    when the runner then loads a checkpoint of the whole algorithm, the
+    teacher's weights come from it, so the teacher is built with
+    ``teacher_ckpt='random'`` (overwritten by the checkpoint's weights).
+
+    Args:
+        cfg (Config): The config, changed in place.
+        checkpoint (str, optional): The checkpoint the runner loads; None
+            (or a missing local file) changes nothing.
+
+    Returns:
+        bool: Whether ``model.teacher_ckpt`` was set.
+    """
+    model = cfg.get('model') or {}
+    if not checkpoint or model.get('teacher') is None or \
+            model.get('teacher_ckpt'):
+        return False
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        return False
+    model['teacher_ckpt'] = 'random'
+    return True

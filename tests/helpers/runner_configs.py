@@ -65,6 +65,10 @@ def write_config(path: str, body: str = '', tiny: bool = True,
                      ', students=dict(r18=' + repr(tiny_net(4)) +
                      ', mbv2=' + repr(tiny_net(6)) + '))')
     lines.append(body)
+    # a random teacher on purpose (the tests need no trained one)
+    defined = tiny or 'model = dict' in body
+    lines.append("model = dict(model, teacher_ckpt='random')" if defined
+                 else "model = dict(teacher_ckpt='random')")
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path

@@ -74,6 +74,7 @@ def tiny_dual_cfg(**kwargs) -> dict:
         type='MultiStudentDistill',
         teacher=tiny_net(8),
         students=dict(r18=tiny_net(4), mbv2=tiny_net(5)),
+        teacher_ckpt='random',
         data_preprocessor=dict(
             type='mmpretrain.ClsDataPreprocessor', num_classes=TINY_CLASSES,
             mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True))

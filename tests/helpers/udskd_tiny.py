@@ -33,6 +33,7 @@ def algorithm_cfg(names: List[str] = ('r18', 'mbv2'),
             name: tiny_classifier(4 + i, ce_weight=3.0)
             for i, name in enumerate(names)
         },
+        teacher_ckpt='random',
         data_preprocessor=dict(
             type='mmpretrain.ClsDataPreprocessor', num_classes=NUM_CLASSES,
             mean=[127.5] * 3, std=[64.0] * 3))

@@ -20,7 +20,7 @@ def test_mmpretrain_pkg_base_configs_load(repo_root):
     cfg = Config.fromfile(
         f'{repo_root}/configs/kd/kd_logits_resnet50_resnet18_8xb8_in100.py')
     assert cfg.default_scope == 'mmpretrain'
-    assert cfg.model.type == 'SingleTeacherDistill'
+    assert cfg.model.type == 'CheckedSingleTeacherDistill'
     assert cfg.model.architecture.head.loss.loss_weight == 0.3
     assert cfg.model.distiller.distill_losses.loss_kl.loss_weight == 0.7
     assert cfg.model.distiller.distill_losses.loss_kl.tau == 4

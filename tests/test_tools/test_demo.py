@@ -48,7 +48,7 @@ def test_demo_configs_parse():
     kd = Config.fromfile(
         osp.join(REPO_ROOT, 'configs', 'demo',
                  'kd_logits_resnet50_resnet18_1xb64_digits.py'))
-    assert kd.model.type == 'SingleTeacherDistill'
+    assert kd.model.type == 'CheckedSingleTeacherDistill'
     assert kd.model.architecture.head.loss.loss_weight == 0.3  # alpha
     loss_kl = kd.model.distiller.distill_losses.loss_kl
     assert (loss_kl.loss_weight, loss_kl.tau) == (0.7, 4)  # beta, tau

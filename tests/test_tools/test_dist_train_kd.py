@@ -61,6 +61,7 @@ def test_dist_train_two_cpu_ranks_keep_students_identical(
         ['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir',
          str(work_dir), '--cfg-options', *CPU_CFG_OPTIONS,
          f'data_root={cifar10_tiny}', 'train_cfg.max_epochs=1',
+         'model.teacher_ckpt=random',
          'train_dataloader.batch_size=8'],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, timeout=900)

@@ -32,6 +32,7 @@ def algorithm_ckpt(repo_root, tmp_path_factory):
     cfg = Config.fromfile(osp.join(repo_root, CONFIG))
     model_cfg = cfg.model.copy()
     model_cfg.data_preprocessor = cfg.data_preprocessor
+    model_cfg.teacher_ckpt = 'random'  # random weights on purpose
     torch.manual_seed(1)
     model = MODELS.build(model_cfg)
     model.init_weights()

@@ -75,12 +75,13 @@ def _expected(teacher, repo_root: str, data_root: str) -> dict:
     return dict(weight_mean=w.mean().item(), entropy_t1=h1.mean().item(),
                 entropy_tau=h4.mean().item(),
                 uncertain_ratio=(w < 0.5).float().mean().item(),
+                one_minus_weight_mean=1 - w.mean().item(),
                 per_class_weight=per_class)
 
 
 def _check(summary: dict, expected: dict) -> None:
     for key in ('weight_mean', 'entropy_t1', 'entropy_tau',
-                'uncertain_ratio'):
+                'uncertain_ratio', 'one_minus_weight_mean'):
         assert summary[key] == pytest.approx(expected[key], abs=1e-5), key
     for got, want in zip(summary['per_class_weight'],
                          expected['per_class_weight']):
@@ -149,5 +150,7 @@ def test_teacher_confidence_cli(teacher_and_ckpts, cifar10_tiny, repo_root,
     assert f"mean w: {expected['weight_mean']:.4f}" in proc.stdout
     assert (f"share with w < 0.5: "
             f"{100 * expected['uncertain_ratio']:.2f}%") in proc.stdout
+    assert (f"1 - mean w (the paper's uncertain share): "
+            f"{100 * expected['one_minus_weight_mean']:.2f}%") in proc.stdout
     assert 'mean H(T=1): ' in proc.stdout and 'mean H(T=4): ' in proc.stdout
     assert osp.isfile(tmp_path / 'cli' / 'confidence_hist.png')

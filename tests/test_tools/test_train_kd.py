@@ -41,6 +41,7 @@ def kd_run(cifar10_tiny, train_cli, tmp_path_factory):
                 'custom_hooks = _base_.custom_hooks + [dict(type='
                 f"'StepRecordHook', at={RECORD_AT}, out={record!r})]\n")
     proc = train_cli(cfg, work_dir, f'data_root={cifar10_tiny}',
+                     'model.teacher_ckpt=random',
                      'train_cfg.max_epochs=1',
                      'train_dataloader.batch_size=16',
                      env=dict(PYTHONPATH=REPO_ROOT))
@@ -104,6 +105,7 @@ def test_kd_logged_teacher_term_equals_a_recomputation(kd_run):
 def test_kd_resume_continues_from_checkpoint(kd_run, train_cli,
                                              cifar10_tiny):
     work_dir, _, cfg, _ = kd_run
+    # no model.teacher_ckpt: the teacher's weights come from the checkpoint
     proc = train_cli(cfg, work_dir, f'data_root={cifar10_tiny}',
                      'train_cfg.max_epochs=2',
                      'train_dataloader.batch_size=16',

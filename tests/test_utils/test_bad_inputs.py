@@ -22,7 +22,8 @@ from ..helpers.tiny_models import tiny_pair
 def _cfg(**kwargs) -> dict:
     cfg = dict(_scope_='mmrazor', type='MultiStudentDistill',
                teacher=tiny_pair(width=8),
-               students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)))
+               students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)),
+               teacher_ckpt='random')
     cfg.update(kwargs)
     return cfg
 

@@ -39,7 +39,8 @@ class Hostile:
 def _algorithm(**kwargs) -> dict:
     cfg = dict(_scope_='mmrazor', type='MultiStudentDistill',
                teacher=tiny_pair(width=8),
-               students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)))
+               students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)),
+               teacher_ckpt='random')
     cfg.update(kwargs)
     return cfg
 

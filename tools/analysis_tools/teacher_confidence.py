@@ -165,7 +165,9 @@ def confidence_summary(logits: torch.Tensor, labels: torch.Tensor,
 
     Returns:
         Dict[str, object]: ``weight_mean``, ``entropy_t1``, ``entropy_tau``,
-        ``uncertain_ratio`` (w < 0.5), ``teacher_accuracy``, ``num_samples``,
+        ``uncertain_ratio`` (share of samples with w < 0.5),
+        ``one_minus_weight_mean`` (1 - mean w, the paper's "uncertain
+        share"), ``teacher_accuracy``, ``num_samples``,
         ``num_classes``, ``log_num_classes``, ``per_class_weight`` (mean w
         per class, None where a class has no sample) and ``weights``.
     """
@@ -184,6 +186,7 @@ def confidence_summary(logits: torch.Tensor, labels: torch.Tensor,
         entropy_t1=teacher_entropy(logits, 1.0).mean().item(),
         entropy_tau=teacher_entropy(logits, tau).mean().item(),
         uncertain_ratio=(weight < 0.5).float().mean().item(),
+        one_minus_weight_mean=1 - weight.mean().item(),
         teacher_accuracy=(logits.argmax(1) == labels).float().mean().item(),
         per_class_weight=per_class,
         weights=weight.tolist())
@@ -267,7 +270,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     print(f"mean H(T=1): {summary['entropy_t1']:.4f} nats  "
           f"mean H(T={tau:g}): {summary['entropy_tau']:.4f} nats  "
           f"(log C = {summary['log_num_classes']:.4f})")
-    print(f"share with w < 0.5: {100 * summary['uncertain_ratio']:.2f}%")
+    print(f"share with w < 0.5: {100 * summary['uncertain_ratio']:.2f}%  "
+          f"1 - mean w (the paper's uncertain share): "
+          f"{100 * summary['one_minus_weight_mean']:.2f}%")
     print('plots: ' + ', '.join(summary['plots']))
     print(f"teacher confidence: {summary['num_samples']} {args.split} "
           f"samples in {time.time() - start:.1f} s, mean w "

@@ -1,13 +1,15 @@
 # CKD (Zhu et al., arXiv 2404.14109), sample-wise contrastive logit KD, inside
-# MMRazor's SingleTeacherDistill + ConfigurableDistiller: the heads' fc outputs
-# are recorded and fed to our ContrastiveLogitKDLoss; the student's own CE
+# MMRazor's SingleTeacherDistill (as CheckedSingleTeacherDistill, which stops a
+# run whose teacher has no trained weights) + ConfigurableDistiller: the heads'
+# fc outputs are recorded and fed to our ContrastiveLogitKDLoss; the student's own CE
 # (weight 1.0) lives in its head's loss. The authors' settings (temperature /
 # loss_weight): 1.0 / 100 most CIFAR-100 pairs, 2.0 / 50 vgg13->mv2 and
 # wrn40_2->wrn40_1, 1.0 / 10 res56->res20 and ImageNet. Leaf configs set the
 # pair they use.
 model = dict(
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='CheckedSingleTeacherDistill',
+    # required: the trained teacher (or 'random' for smoke runs)
     teacher_ckpt=None,
     teacher_norm_eval=True,
     distiller=dict(

@@ -1,10 +1,12 @@
-# MMRazor's built-in logit KD (Hinton et al.): SingleTeacherDistill +
-# ConfigurableDistiller + KLDivergence on the heads' fc outputs. The student's
+# MMRazor's built-in logit KD (Hinton et al.): SingleTeacherDistill (as
+# CheckedSingleTeacherDistill, which stops a run whose teacher has no trained
+# weights) + ConfigurableDistiller + KLDivergence on the heads' fc outputs. The student's
 # own CE weight (alpha) lives in its head's loss; beta is KLDivergence's
 # loss_weight. The paper's KD baseline: alpha 0.3, beta 0.7, tau 4.
 model = dict(
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='CheckedSingleTeacherDistill',
+    # required: the trained teacher (or 'random' for smoke runs)
     teacher_ckpt=None,
     teacher_norm_eval=True,
     distiller=dict(

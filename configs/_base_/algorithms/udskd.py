@@ -14,33 +14,42 @@ model = dict(
     _scope_='mmrazor',
     type='MultiStudentDistill',
     # children add teacher=<model dict> and students=dict(r18=..., mbv2=...)
-    # a checkpoint of ../../baselines/resnet50_*.py, e.g.
-    # --cfg-options model.teacher_ckpt=work_dirs/resnet50_.../best_*.pth
+    # required (the run stops before training without it): a checkpoint of
+    # ../../baselines/resnet50_*.py, e.g. --cfg-options
+    # model.teacher_ckpt=work_dirs/resnet50_.../best_*.pth, unless the
+    # teacher config loads pretrained weights (init_cfg type 'Pretrained');
+    # 'random' runs with a random teacher on purpose (tests, smoke runs)
     teacher_ckpt=None,
     alpha=0.4,
     beta=0.4,
     gamma=0.2,
+    # one temperature for both terms: the loss configs below set no tau of
+    # their own and follow model.tau (--cfg-options model.tau=2 changes both)
     tau=4.0,
-    teacher_loss=dict(type='EntropyWeightedKDLoss', tau=4.0,
-                      weighting='entropy'),
-    peer_loss=dict(type='PeerKLLoss', tau=4.0),
+    teacher_loss=dict(type='EntropyWeightedKDLoss', weighting='entropy'),
+    peer_loss=dict(type='PeerKLLoss'),
     teacher_norm_eval=True,
     val_teacher=True)
 
-# one optimizer per student, keyed by the student names
-student_optimizer = dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4)
+# one optimizer per student, whatever their names and number: the default
+# wrapper below is built for every name in model.students; a student's own
+# settings go under its name and are merged into the default, e.g.
+#   optim_wrapper = dict(mbv2=dict(optimizer=dict(lr=0.05)))
 optim_wrapper = dict(
     _delete_=True,
-    constructor='mmrazor.SeparateOptimWrapperConstructor',
-    r18=dict(type='OptimWrapper', optimizer=student_optimizer),
-    mbv2=dict(type='OptimWrapper', optimizer=student_optimizer))
+    constructor='mmrazor.StudentOptimWrapperConstructor',
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
 
 # every student, their ensemble and the teacher scored in one pass:
-# r18/accuracy/top1, mbv2/accuracy/top1, ensemble/..., teacher/...
+# <student>/accuracy/top1 for each student, ensemble/..., teacher/...
 val_cfg = dict(_delete_=True, type='mmrazor.MultiModelValLoop')
 test_cfg = dict(_delete_=True, type='mmrazor.MultiModelValLoop',
                 stage='test')
-default_hooks = dict(checkpoint=dict(save_best='r18/accuracy/top1'))
+# 'auto' keeps the best checkpoint by the first metric of the pass: the top-1
+# of the first student in model.students (e.g. r18/accuracy/top1). Set e.g.
+# save_best='ensemble/accuracy/top1' to follow the ensemble instead.
+default_hooks = dict(checkpoint=dict(save_best='auto'))
 
 # each student in its own DDP (separate optimizers, no unused parameters)
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel',

@@ -1,7 +1,8 @@
 """UDSKD's algorithm: one frozen teacher, ``N >= 2`` students, one step.
 
 Gore, Dey, Mishra, "Uncertainty-Aware Dual-Student Knowledge Distillation",
-arXiv 2511.18826. The losses are composed by
+arXiv 2511.18826. With ``teacher=None`` the students learn from their labels
+and from each other only: Deep Mutual Learning (Zhang et al., CVPR 2018). The losses are composed by
 :class:`~mmrazor_udskd.models.distillers.MultiStudentDistiller`; how the
 students' graphs are run is a peer step of :mod:`.peer_steps`.
 """
@@ -23,8 +24,8 @@ from ..distillers import MultiStudentDistiller
 from ..utils import (apply_speed_options, build_model, ce_targets,
                      check_speed_options, checkpoint_students, logits_of,
                      logits_to_predictions, logits_without_grad,
-                     register_wrapper_key_hooks, to_memory_format,
-                     to_predictions, unwrap_model)
+                     register_wrapper_key_hooks, teacher_checkpoint,
+                     to_memory_format, to_predictions, unwrap_model)
 from ..utils.precision import check_precision, precision_context
 from .peer_steps import PEER_STEPS, student_wrappers
 
@@ -33,7 +34,8 @@ __all__ = ['MultiStudentDistill']
 
 @MODELS.register_module()
 class MultiStudentDistill(BaseModel):
-    """One frozen teacher distilled into ``N >= 2`` peer students (UDSKD).
+    """One frozen teacher distilled into ``N >= 2`` peer students (UDSKD),
+    or ``N >= 2`` peer students without a teacher (DML).
 
     Every student is a top-level child module named by its key in
     ``students``, so the names appear unchanged in the loss keys
@@ -46,16 +48,30 @@ class MultiStudentDistill(BaseModel):
     by its own ``L_i = alpha * CE + beta * teacher_loss + gamma * peer_loss``
     (see :class:`~mmrazor_udskd.models.distillers.MultiStudentDistiller`).
 
+    **No-teacher mode** (``teacher=None``; Deep Mutual Learning, Zhang et
+    al., CVPR 2018): no teacher is built or run, ``beta`` must be 0, the
+    teacher term and the teacher-confidence statistics are absent from the
+    log, and validation scores the students and their ensemble only. Each
+    student minimises ``alpha * CE + gamma * peer_loss``.
+
     Args:
-        teacher (dict | nn.Module): The teacher: a model config (e.g.
-            ``dict(cfg_path='mmpretrain::...', pretrained=False)``) or model.
+        teacher (dict | nn.Module, optional): The teacher: a model config
+            (e.g. ``dict(cfg_path='mmpretrain::...', pretrained=False)``) or
+            model; None for the no-teacher mode (DML).
         students (Dict[str, dict | nn.Module]): At least two students, keyed
             by their names (Python identifiers). Each must return its logits
             for ``student(inputs, mode='tensor')``.
         teacher_ckpt (str, optional): Checkpoint (path or URL) loaded
             weights-only into the teacher; keys and shapes must match
-            exactly. Defaults to None.
+            exactly. Required unless the teacher config loads pretrained
+            weights itself (``init_cfg=dict(type='Pretrained', ...)``);
+            ``'random'`` keeps a random teacher on purpose (tests, smoke
+            runs). Defaults to None (an error for a teacher config without
+            pretrained weights, before anything is built).
         alpha, beta, gamma (float): Loss weights. Defaults to 0.4, 0.4, 0.2.
+            The CE term that ``alpha`` weighs is each student head's own
+            loss (``head.loss``, e.g. ``LabelSmoothLoss``; with the soft
+            targets of batch augmentation), its ``loss_weight`` not applied.
         student_loss_weights (Dict[str, dict], optional): Per-student
             overrides, e.g. ``dict(mbv2=dict(gamma=0.1))``. Defaults to None.
         tau (float): Distillation temperature. Defaults to 4.0.
@@ -107,7 +123,7 @@ class MultiStudentDistill(BaseModel):
     """
 
     def __init__(self,
-                 teacher: Union[dict, nn.Module],
+                 teacher: Optional[Union[dict, nn.Module]],
                  students: Dict[str, Union[dict, nn.Module]],
                  teacher_ckpt: Optional[str] = None,
                  alpha: float = 0.4,
@@ -134,33 +150,49 @@ class MultiStudentDistill(BaseModel):
                 '`model.students` must be a dict of at least two models keyed '
                 f'by name, got {type(students).__name__}')
         names = check_student_names(list(students))
+        if teacher is None and teacher_ckpt:
+            raise ValueError(
+                f'`model.teacher_ckpt`={teacher_ckpt!r} is set but '
+                '`model.teacher` is None (the no-teacher mode, DML); give a '
+                'teacher or drop the checkpoint')
+        if teacher is not None:
+            teacher_ckpt = teacher_checkpoint(teacher, teacher_ckpt)
         distiller = MultiStudentDistiller(
             names, dict(alpha=alpha, beta=beta, gamma=gamma),
-            student_loss_weights, 'model', tau, teacher_loss, peer_loss)
+            student_loss_weights, 'model', tau, teacher_loss, peer_loss,
+            has_teacher=teacher is not None)
         speed = check_speed_options(memory_format, teacher_grad_mode,
                                     torch_compile)
         check_choice(peer_mode, tuple(PEER_STEPS), 'model.peer_mode')
         predict_with = check_predict_with(predict_with, names)
         built = {name: build_model(cfg, f'students.{name}')
                  for name, cfg in students.items()}
+        # each student's CE term is its head's own loss (label smoothing...)
+        distiller.set_ce_losses({name: getattr(student, 'head', None)
+                                 for name, student in built.items()})
         if data_preprocessor is None:
             data_preprocessor = getattr(
                 next(iter(built.values())), 'data_preprocessor', None)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.distiller = distiller
-        # the teacher, frozen as in MMRazor's SingleTeacherDistill
-        self.teacher = build_model(teacher, 'teacher')
-        check_num_classes_agree(
-            dict(teacher=head_num_classes(self.teacher),
-                 **{f'students.{n}': head_num_classes(s)
-                    for n, s in built.items()}))
-        if teacher_ckpt:
+        # the teacher, frozen as in MMRazor's SingleTeacherDistill (None:
+        # no teacher, DML)
+        self.teacher: Optional[nn.Module] = None
+        if teacher is not None:
+            self.teacher = build_model(teacher, 'teacher')
+        heads = {f'students.{n}': head_num_classes(s)
+                 for n, s in built.items()}
+        if self.teacher is not None:
+            heads = dict(teacher=head_num_classes(self.teacher), **heads)
+        check_num_classes_agree(heads)
+        if self.teacher is not None and teacher_ckpt:
             load_state_dict_exactly(self.teacher, teacher_ckpt,
                                     'model.teacher_ckpt', what='the teacher')
             # keep the loaded weights when the runner calls init_weights()
             self.teacher._is_init = True
-        self.teacher.requires_grad_(False)
+        if self.teacher is not None:
+            self.teacher.requires_grad_(False)
         self.teacher_norm_eval = teacher_norm_eval
         self.memory_format, self.teacher_grad_mode, self.compile_kwargs = speed
         # the step strategy; the string stays the config's word for it
@@ -187,8 +219,9 @@ class MultiStudentDistill(BaseModel):
         # teacher norm layers in eval mode from the start
         self.train(self.training)
         register_wrapper_key_hooks(self, 'student_names')
-        apply_speed_options([self.teacher, *built.values()],
-                            self.memory_format, self.compile_kwargs)
+        nets = [self.teacher] if self.teacher is not None else []
+        apply_speed_options(nets + list(built.values()), self.memory_format,
+                            self.compile_kwargs)
 
     # the distiller's parts, under the names configs and tools use
     teacher_loss = property(lambda self: self.distiller.teacher_loss)
@@ -208,8 +241,12 @@ class MultiStudentDistill(BaseModel):
         """The preprocessed inputs in ``memory_format``."""
         return to_memory_format(inputs, self.memory_format)
 
-    def teacher_logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        """One teacher forward without gradients (``teacher_grad_mode``)."""
+    def teacher_logits(self,
+                       inputs: torch.Tensor) -> Optional[torch.Tensor]:
+        """One teacher forward without gradients (``teacher_grad_mode``);
+        None without a teacher (DML)."""
+        if self.teacher is None:
+            return None
         return logits_without_grad(self.teacher, inputs,
                                    self.teacher_grad_mode)
 
@@ -266,20 +303,25 @@ class MultiStudentDistill(BaseModel):
             Dict[str, Tensor]: Detached log values: per student
             ``<name>.loss_ce``, ``<name>.loss_teacher``, ``<name>.loss_peer``,
             ``<name>.loss``; ``stats.weight_mean``, ``stats.entropy_t1``,
-            ``stats.entropy_tau``, ``stats.uncertain_ratio`` (from the
-            teacher loss, if it has them); ``loss`` (sum over students).
+            ``stats.entropy_tau``, ``stats.uncertain_ratio`` (share of
+            samples with w < 0.5) and ``stats.one_minus_weight_mean`` (1 -
+            mean w, the paper's "uncertain share"), from the teacher loss if
+            it has them; ``loss`` (sum over students).
         """
         data = self.data_preprocessor(data, True)
         inputs = self._prepare_inputs(data['inputs'])
         first = student_wrappers(optim_wrapper, self.student_names)[
             self.student_names[0]]
-        # teacher once, in teacher_precision or under the first wrapper's
-        # context (AMP autocast when that wrapper is an AmpOptimWrapper)
-        context = first.optim_context(self.teacher) \
-            if self.teacher_precision is None else \
-            precision_context(self.teacher_precision, inputs.device.type)
-        with context:
-            teacher_logits = self.teacher_logits(inputs)
+        # teacher once (none in the no-teacher mode), in teacher_precision
+        # or under the first wrapper's context (AMP autocast when that
+        # wrapper is an AmpOptimWrapper)
+        teacher_logits = None
+        if self.teacher is not None:
+            context = first.optim_context(self.teacher) \
+                if self.teacher_precision is None else \
+                precision_context(self.teacher_precision, inputs.device.type)
+            with context:
+                teacher_logits = self.teacher_logits(inputs)
         return self.peer_step(self)(inputs, data['data_samples'],
                                     teacher_logits, optim_wrapper)
 
@@ -292,7 +334,8 @@ class MultiStudentDistill(BaseModel):
         Returns:
             Dict[str, List[DataSample]]: Each student name, then
             ``ensemble`` (``pred_score`` = mean of the students' softmax
-            probabilities), then ``teacher`` if ``val_teacher``.
+            probabilities), then ``teacher`` if ``val_teacher`` and there
+            is a teacher.
         """
         inputs = self._prepare_inputs(inputs)
         probs = {name: self.student_logits(name, inputs).float().softmax(1)
@@ -301,7 +344,7 @@ class MultiStudentDistill(BaseModel):
                    for name, p in probs.items()}
         ensemble = torch.stack(list(probs.values())).mean(dim=0)
         results['ensemble'] = to_predictions(ensemble, data_samples)
-        if self.val_teacher:
+        if self.val_teacher and self.teacher is not None:
             results['teacher'] = logits_to_predictions(
                 self.teacher_logits(inputs), data_samples)
         return results
@@ -329,7 +372,7 @@ class MultiStudentDistill(BaseModel):
         """Set train/eval mode; the teacher's norm layers stay in eval mode
         when ``teacher_norm_eval``."""
         super().train(mode)
-        if mode and self.teacher_norm_eval:
+        if mode and self.teacher_norm_eval and self.teacher is not None:
             for module in self.teacher.modules():
                 if isinstance(module, _BatchNorm):
                     module.eval()

@@ -62,7 +62,7 @@ class ParallelPeerStep:
         with wrapper.optim_context(self.model._modules[name]):
             return self.model.student_logits(name, inputs)
 
-    def check(self, teacher_logits: torch.Tensor,
+    def check(self, teacher_logits: Optional[torch.Tensor],
               logits: Logits) -> Dict[str, Optional[int]]:
         """Stop on non-finite logits (one sync) when ``check_finite``.
 
@@ -72,7 +72,10 @@ class ParallelPeerStep:
         if not self.model.check_finite:
             return {}
         where = runner_position()
-        check_logits(dict(teacher=teacher_logits, **logits), **where)
+        named = dict(logits)
+        if teacher_logits is not None:
+            named = dict(teacher=teacher_logits, **named)
+        check_logits(named, **where)
         return where
 
     def student_loss(self, name: str, logits: Logits,
@@ -80,7 +83,8 @@ class ParallelPeerStep:
                      where: Dict[str, Optional[int]],
                      log_vars: Logits) -> Tuple[torch.Tensor, Logits]:
         """``L_i`` of one student, checked and logged into ``log_vars``
-        (``<name>.loss_ce/loss_teacher/loss_peer/loss``).
+        (``<name>.loss_ce/loss_teacher/loss_peer/loss``; no
+        ``loss_teacher`` without a teacher).
 
         Returns:
             Tuple[Tensor, Dict[str, Tensor]]: ``L_i`` with its graph and the
@@ -88,7 +92,8 @@ class ParallelPeerStep:
         """
         terms, stats = self.model.distiller.student_losses(
             name, logits, teacher_logits, targets)
-        loss = terms['loss_ce'] + terms['loss_teacher'] + terms['loss_peer']
+        # loss_ce + loss_teacher (absent without a teacher) + loss_peer
+        loss = sum(terms.values())
         if self.model.check_finite:
             check_finite_losses({f'{name}.loss': loss}, **where)
         for key, value in terms.items():

@@ -159,7 +159,8 @@ def test_checkpoint_keys_do_not_depend_on_ddp(tmp_path):
     from ...helpers.tiny_models import tiny_pair
     cfg = dict(_scope_='mmrazor', type='MultiStudentDistill',
                teacher=tiny_pair(width=8),
-               students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)))
+               students=dict(r18=tiny_pair(), mbv2=tiny_pair(width=6)),
+               teacher_ckpt='random')
 
     def build(offset: float):
         torch.manual_seed(0)

@@ -85,11 +85,16 @@ def test_train_step_loss_matches_hand_computation():
                                -(p4 * p4.log()).sum(1).mean())
     torch.testing.assert_close(log['stats.uncertain_ratio'],
                                (w < 0.5).float().mean())
+    # the paper's "uncertain share": 1 - mean w, not the share of w < 0.5
+    torch.testing.assert_close(log['stats.one_minus_weight_mean'],
+                               1 - w.mean())
+    assert abs(log['stats.one_minus_weight_mean'] -
+               log['stats.uncertain_ratio']) > 1e-3
     assert set(log) == {
         'r18.loss_ce', 'r18.loss_teacher', 'r18.loss_peer', 'r18.loss',
         'mbv2.loss_ce', 'mbv2.loss_teacher', 'mbv2.loss_peer', 'mbv2.loss',
         'loss', 'stats.weight_mean', 'stats.entropy_t1', 'stats.entropy_tau',
-        'stats.uncertain_ratio'
+        'stats.uncertain_ratio', 'stats.one_minus_weight_mean'
     }
 
 
@@ -257,6 +262,7 @@ def test_invalid_student_names(names, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(dict(
             type='MultiStudentDistill', teacher=tiny_classifier(4),
+            teacher_ckpt='random',
             students={n: tiny_classifier(4) for n in names}))
 
 

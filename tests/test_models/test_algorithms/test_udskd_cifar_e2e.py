@@ -32,6 +32,7 @@ def test_udskd_cifar10_train_and_resume(cifar10_tiny, train_cli, repo_root,
     cfg = Config.fromfile(osp.join(repo_root, CONFIG))
     model_cfg = cfg.model.copy()
     model_cfg.data_preprocessor = cfg.data_preprocessor
+    model_cfg.teacher_ckpt = 'random'  # saved below, then passed by path
     torch.manual_seed(0)
     model = MODELS.build(model_cfg)
     model.init_weights()
@@ -98,7 +99,7 @@ def test_activation_checkpoint_from_the_command_line(cifar10_tiny, train_cli,
     and a recomputed block's BatchNorm counted each of the 3 batches once."""
     work_dir = str(tmp_path / 'work')
     proc = train_cli(CONFIG, work_dir, f'data_root={cifar10_tiny}',
-                     'train_cfg.max_epochs=1', *SMALL,
+                     'train_cfg.max_epochs=1', *SMALL, 'model.teacher_ckpt=random',
                      'model.activation_checkpoint.mbv2='
                      '[backbone.conv1,backbone.layer*.*]')
     assert proc.returncode == 0, proc.stdout[-5000:]
@@ -110,7 +111,7 @@ def test_activation_checkpoint_from_the_command_line(cifar10_tiny, train_cli,
             ) in proc.stdout
     after = _state(osp.join(work_dir, 'epoch_1.pth'))
     cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIG))
-    plain = MODELS.build(dict(cfg.model,
+    plain = MODELS.build(dict(cfg.model, teacher_ckpt='random',
                               data_preprocessor=cfg.data_preprocessor))
     assert set(after) == set(plain.state_dict())
     for key in ('mbv2.backbone.conv1.bn.num_batches_tracked',

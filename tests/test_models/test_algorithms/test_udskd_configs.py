@@ -46,17 +46,17 @@ def test_udskd_config_recipe(suffix):
     assert cfg.data_preprocessor.num_classes == n
     # the paper's schedule, one optimizer per student name
     ow = cfg.optim_wrapper
-    assert ow.constructor == 'mmrazor.SeparateOptimWrapperConstructor'
-    assert set(ow) == {'constructor', 'r18', 'mbv2'}
-    for name in ('r18', 'mbv2'):
-        assert dict(ow[name].optimizer) == dict(
-            type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4)
+    assert ow.constructor == 'mmrazor.StudentOptimWrapperConstructor'
+    assert set(ow) == {'constructor', 'type', 'optimizer'}
+    assert dict(ow.optimizer) == dict(
+        type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4)
     assert cfg.param_scheduler.type == 'CosineAnnealingLR'
     assert cfg.param_scheduler.eta_min == 0.0
     assert cfg.train_cfg.max_epochs == 50
     assert cfg.val_cfg == dict(type='mmrazor.MultiModelValLoop')
     assert cfg.test_cfg.stage == 'test'
-    assert cfg.default_hooks.checkpoint.save_best == 'r18/accuracy/top1'
+    # the first student's top-1, whatever its name
+    assert cfg.default_hooks.checkpoint.save_best == 'auto'
     assert cfg.model_wrapper_cfg.type == 'MMSeparateDistributedDataParallel'
     assert 'find_unused_parameters' not in cfg
     total = cfg.train_dataloader.batch_size * (8 if '8xb8' in suffix else 1)
@@ -90,14 +90,14 @@ def test_udskd_config_builds_and_runs_one_step(suffix):
     cfg = _cfg(UDSKD.format('', suffix))
     model_cfg = cfg.model.copy()
     model_cfg.data_preprocessor = cfg.data_preprocessor
+    model_cfg.teacher_ckpt = 'random'
     model = MODELS.build(model_cfg)
     assert model.student_names == ['r18', 'mbv2']
     assert type(model.students['mbv2'].backbone).__name__ == \
         'MobileNetV2_CIFAR'
-    from mmrazor.engine import SeparateOptimWrapperConstructor
-    ow_cfg = {k: v for k, v in cfg.optim_wrapper.items()
-              if k != 'constructor'}
-    optim = SeparateOptimWrapperConstructor(ow_cfg)(model)
+    from mmengine.optim import build_optim_wrapper
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert list(optim.keys()) == ['r18', 'mbv2']
     n = SUFFIXES[suffix]
     from mmpretrain.structures import DataSample
     batch = dict(
@@ -130,7 +130,7 @@ def test_baselines_are_plain_classifiers(suffix, arch, var):
 def test_tiny_kd_configs(suffix, arch):
     cfg = _cfg(f'configs/kd/kd_logits_resnet50_{arch}_{suffix}.py')
     n = SUFFIXES[suffix]
-    assert cfg.model.type == 'SingleTeacherDistill'
+    assert cfg.model.type == 'CheckedSingleTeacherDistill'
     assert cfg.model.architecture.head.num_classes == n
     assert cfg.model.teacher.head.num_classes == n
     assert cfg.model.architecture.head.loss.loss_weight == 0.3
@@ -206,7 +206,8 @@ def test_lowmem_config_is_the_main_one_with_every_mbv2_block_recomputed():
         assert low.model[key] == main.model[key], key
     assert low.optim_wrapper == main.optim_wrapper
     model = MODELS.build(
-        dict(low.model, data_preprocessor=low.data_preprocessor))
+        dict(low.model, data_preprocessor=low.data_preprocessor,
+             teacher_ckpt='random'))
     names = model.checkpointed['mbv2']
     # the stem, the 17 inverted-residual blocks, the last 1x1 conv
     assert names[0] == 'backbone.conv1' and names[-1] == 'backbone.conv2'

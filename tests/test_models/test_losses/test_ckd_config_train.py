@@ -10,6 +10,7 @@ WEIGHT = 100.0  # the config's loss_ckd.loss_weight (temperature 1)
 
 def test_ckd_cifar10_one_epoch(train_cli, cifar10_tiny, tmp_path):
     proc = train_cli(CONFIG, str(tmp_path), f'data_root={cifar10_tiny}',
+                     'model.teacher_ckpt=random',
                      'train_cfg.max_epochs=1',
                      f'train_dataloader.batch_size={BATCH}',
                      'train_dataloader.dataset.indices=48',
