@@ -55,16 +55,25 @@ def udskd_models(num_classes: int, replace: bool = True) -> str:
     """Config lines: tiny teacher and students for a UDSKD config (or, not
     ``replace``, for one composed of the bases without any nets)."""
     return ('model = dict(teacher=' +
-            repr(tiny_net(8, num_classes, replace)) + ', students=dict(r18=' +
+            repr(tiny_net(8, num_classes, replace)) +
+            # a random teacher on purpose (the configs require a trained one)
+            ", teacher_ckpt='random', students=dict(r18=' +
             repr(tiny_net(4, num_classes, replace)) + ', mbv2=' +
             repr(tiny_net(6, num_classes, replace)) + '))')
+
+
+def dml_models(num_classes: int) -> str:
+    """Config lines: tiny students for a DML (no-teacher) config."""
+    return ('model = dict(students=dict(r18=' + repr(tiny_net(4, num_classes))
+            + ', mbv2=' + repr(tiny_net(6, num_classes)) + '))')
 
 
 def kd_models(num_classes: int) -> str:
     """Config lines: tiny teacher and student for a SingleTeacherDistill
     config."""
     return ('model = dict(teacher=' + repr(tiny_net(8, num_classes)) +
-            ', architecture=' + repr(tiny_net(4, num_classes)) + ')')
+            ", teacher_ckpt='random', architecture=" +
+            repr(tiny_net(4, num_classes)) + ')')
 
 
 def _images(n: int, size: int, seed: int) -> np.ndarray:

@@ -38,7 +38,8 @@ def test_dkd_configs():
         cfg = Config.fromfile(cfg_path(rel))
         # the student baseline of the same net and data set, beside KD's
         kd = Config.fromfile(cfg_path(rel.replace('dkd/dkd', 'kd/kd')))
-        assert cfg.model.type == 'SingleTeacherDistill'
+        # MMRazor's SingleTeacherDistill with the trained-teacher check
+        assert cfg.model.type == 'CheckedSingleTeacherDistill'
         loss = cfg.model.distiller.distill_losses.loss_dkd
         assert loss.type == 'DKDLoss'
         assert (loss.alpha, loss.beta, loss.tau, loss.loss_weight) == (
@@ -82,6 +83,7 @@ def test_dkd_loss_and_warmup_on_the_built_model():
                                    '1xb64_cifar100.py'))
     cfg.model.architecture = tiny_net(4, 100, replace=False)
     cfg.model.teacher = tiny_net(8, 100, replace=False)
+    cfg.model.teacher_ckpt = 'random'  # weights set below
     cfg.model.data_preprocessor = cfg.data_preprocessor
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import mmrazor_udskd  # noqa: F401  (registrations, scope)
-from tests.test_configs._tiny import (REPO_ROOT, cfg_path, kd_models,
-                                      tiny_net, udskd_models, write_cifar10,
+from tests.test_configs._tiny import (REPO_ROOT, cfg_path, dml_models,
+                                      kd_models, tiny_net, udskd_models,
+                                      write_cifar10,
                                       write_cifar100, write_config,
                                       write_imagenet_ann, write_md5_override)
 
@@ -35,6 +36,7 @@ CIFAR100_SET = {
     f'{U}_1xb64_cifar100.py': 'udskd',
     f'{U}_no-peer_1xb64_cifar100.py': 'udskd',
     f'{U}_no-uncertainty_1xb64_cifar100.py': 'udskd',
+    'dml/dml_resnet18-mobilenet-v2_1xb64_cifar100.py': 'dml',
 }
 
 
@@ -146,6 +148,11 @@ def test_cifar100_config_set():
             weighting = 'none' if 'no-uncertainty' in rel else 'entropy'
             assert cfg.model.gamma == gamma
             assert cfg.model.teacher_loss.weighting == weighting
+        elif kind == 'dml':
+            nets = list(cfg.model.students.values())
+            assert cfg.model.teacher is None and cfg.model.beta == 0.0
+            assert (cfg.model.alpha, cfg.model.gamma, cfg.model.tau) == (
+                0.4, 0.2, 4.0)
         elif kind == 'kd':
             nets = [cfg.model.teacher, cfg.model.architecture]
             assert cfg.model.architecture.head.loss.loss_weight == 0.3
@@ -216,6 +223,8 @@ def _write_runs(tmp_path, names):
                               'cifar100.py')], kd_models(100), c100),
         'dkd_c100': ([cfg_path('dkd/dkd_logits_resnet50_mobilenet-v2_1xb64_'
                                'cifar100.py')], kd_models(100), c100),
+        'dml_c100': ([cfg_path('dml/dml_resnet18-mobilenet-v2_1xb64_'
+                               'cifar100.py')], dml_models(100), c100),
         'udskd_c10_pickle': ([
             cfg_path('_base_/datasets/cifar10_pickle_bs64.py'),
             cfg_path('_base_/models/nets_cifar.py'),
@@ -237,7 +246,7 @@ def _write_runs(tmp_path, names):
 
 
 #: ceil(N / 8) iterations: every image of the split was read
-ITERS = {'udskd_c100': 3, 'kd_c100': 3, 'dkd_c100': 3,
+ITERS = {'udskd_c100': 3, 'kd_c100': 3, 'dkd_c100': 3, 'dml_c100': 3,
          'udskd_c10_pickle': 3, 'r18_imagenet': 1}
 
 
@@ -255,8 +264,12 @@ def _check_runs(tmp_path, names) -> None:
         for key, value in val[0].items():
             if key.endswith('accuracy/top1'):
                 assert 0.0 <= value <= 100.0
-        if name.startswith('udskd'):
-            assert {'r18/accuracy/top1', 'mbv2/accuracy/top1'} <= set(val[0])
+        if name.startswith(('udskd', 'dml')):
+            assert {'r18/accuracy/top1', 'mbv2/accuracy/top1',
+                    'ensemble/accuracy/top1'} <= set(val[0])
+        if name.startswith('dml'):  # no teacher: neither run nor scored
+            assert not any(k.startswith('teacher') for k in val[0])
+            assert not any(k.startswith('stats.') for k in train_rows[-1])
 
 
 @pytest.mark.slow
@@ -266,10 +279,10 @@ def test_one_epoch_imagenet_annotation_files(tmp_path):
 
 @pytest.mark.slow
 def test_one_epoch_cifar_pickled_batches(tmp_path):
-    """CIFAR-100 (UDSKD, built-in KD, DKD) and CIFAR-10 pickled, one short
-    epoch each through tools/train.py."""
-    _check_runs(tmp_path,
-                ['udskd_c100', 'kd_c100', 'dkd_c100', 'udskd_c10_pickle'])
+    """CIFAR-100 (UDSKD, built-in KD, DKD, DML) and CIFAR-10 pickled, one
+    short epoch each through tools/train.py."""
+    _check_runs(tmp_path, ['udskd_c100', 'kd_c100', 'dkd_c100', 'dml_c100',
+                           'udskd_c10_pickle'])
 
 
 def test_data_check_names_a_missing_pickled_batch(tmp_path):

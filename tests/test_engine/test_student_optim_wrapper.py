@@ -9,7 +9,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 
-from tests.test_algorithms._udskd_tiny import build_algorithm
+from ..helpers.udskd_tiny import build_algorithm
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NAMES = ['res34', 'shuf', 'mbv2']

@@ -1,13 +1,15 @@
 # DKD, decoupled knowledge distillation (Zhao et al., arXiv 2203.08679), as
-# MMRazor ships it: SingleTeacherDistill + ConfigurableDistiller + DKDLoss
-# on the heads' fc outputs; the labels are recorded at the student's loss
+# MMRazor ships it: SingleTeacherDistill (as CheckedSingleTeacherDistill, which
+# stops a run whose teacher has no trained weights) + ConfigurableDistiller +
+# DKDLoss on the heads' fc outputs; the labels are recorded at the student's loss
 # module. The DKD paper's CIFAR-100 setting: TCKD weight alpha 1, NCKD
 # weight beta 8, tau 4, the student's own CE weight 1 (in its head's loss),
 # and the DKD term warmed up linearly over the first 20 epochs: leaf configs
 # add `dkd_warmup_hook` (DistillLossWarmupHook) to their custom_hooks.
 model = dict(
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='CheckedSingleTeacherDistill',
+    # required: the trained teacher (or 'random' for smoke runs)
     teacher_ckpt=None,
     teacher_norm_eval=True,
     distiller=dict(
