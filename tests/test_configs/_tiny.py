@@ -57,7 +57,7 @@ def udskd_models(num_classes: int, replace: bool = True) -> str:
     return ('model = dict(teacher=' +
             repr(tiny_net(8, num_classes, replace)) +
             # a random teacher on purpose (the configs require a trained one)
-            ", teacher_ckpt='random', students=dict(r18=' +
+            ", teacher_ckpt='random', students=dict(r18=" +
             repr(tiny_net(4, num_classes, replace)) + ', mbv2=' +
             repr(tiny_net(6, num_classes, replace)) + '))')
 
