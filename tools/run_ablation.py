@@ -7,19 +7,26 @@ For one data set the tool
    class-balanced CPU-scale subset with ``--train-per-class`` /
    ``--test-per-class``),
 2. trains the ResNet-50 teacher (or takes ``--teacher-ckpt``),
-3. trains, for every seed, the ablation rows for both students:
+3. trains, for every seed, the ablation rows for both students (the plan,
+   config names included, is in ``tools/ablation_plan.py``):
 
    ============== ==========================================================
-   row            configs
+   row            run
    ============== ==========================================================
-   hard           ``configs/baselines/{resnet18,mobilenet-v2}_1xb64_<ds>.py``
-   kd             ``configs/kd/kd_logits_resnet50_<student>_1xb64_<ds>.py``
-                  (MMRazor's built-in KD, alpha .3 beta .7, tau 4)
-   uncertainty    UDSKD ``no-peer`` config (entropy weighting, gamma = 0)
+   hard           hard labels only, one run per student
+   kd             MMRazor's built-in KD (alpha .3 beta .7, tau 4), one run
+                  per student
+   kd-conf        built-in KD with the teacher's confidence weight w
+   dkd            MMRazor's built-in DKD, one run per student
+   uncertainty    UDSKD ``no-peer`` config (entropy weighting, gamma = 0),
+                  both students in one run
    udskd          full UDSKD (entropy weighting + peer, gamma .2)
-   no-uncertainty UDSKD ``no-uncertainty`` config (optional row)
+   no-uncertainty UDSKD ``no-uncertainty`` config (w = 1)
+   dml            the two students as peers, no teacher
    ============== ==========================================================
 
+   A data set has the rows whose configs exist (``cifar10-lowdata`` has
+   all eight; the tool names a missing one).
 4. measures the teacher's confidence statistics with
    ``tools/analysis_tools/teacher_confidence.py``, and
 5. summarises everything (see ``tools/summarize_results.py``) into
@@ -35,7 +42,14 @@ Evaluation is always on the official test/val split (CIFAR-10 ``test``,
 Tiny-ImageNet ``val``), and the reported number is the **last** epoch's, never
 the best epoch's (which would select on the test split). Nothing is tuned.
 
-Example (the CPU-scale protocol of ``docs/results.md``)::
+Example (the low-data protocol of ``docs/results.md``: teacher on all
+50,000 CIFAR-10 images, students on 100 per class)::
+
+    python tools/run_ablation.py --dataset cifar10-lowdata --seeds 0 1 2 \\
+        --rows hard kd kd-conf uncertainty udskd no-uncertainty dml dkd \\
+        --jobs 2 --threads 1
+
+Example (the earlier CPU-scale protocol of ``docs/results.md``)::
 
     python tools/run_ablation.py --dataset cifar10 --seeds 0 1 2 \\
         --epochs 3 --teacher-epochs 10 --train-per-class 50 \\
