@@ -40,7 +40,8 @@ seed, the hyper-parameters and the wall-clock time of the run.
 
 Evaluation is always on the official test/val split (CIFAR-10 ``test``,
 Tiny-ImageNet ``val``), and the reported number is the **last** epoch's, never
-the best epoch's (which would select on the test split). Nothing is tuned.
+the best epoch's (which would select on the test split; the summary shows the
+best epoch only beside it). Nothing is tuned.
 
 Example (the low-data protocol of ``docs/results.md``: teacher on all
 50,000 CIFAR-10 images, students on 100 per class)::
