@@ -4,12 +4,17 @@ Reads every run's validation records from mmengine's
 ``<run work dir>/<timestamp>/vis_data/scalars.json`` and its
 ``ablation_run.json`` (command, seed, wall-clock), and writes
 ``results.md``, ``results.json``, ``val_top1_curves.png`` (per-epoch val top-1
-of each row, mean over seeds) and ``teacher_w_hist.png`` (the teacher's
-confidence-weight histogram, from ``teacher_confidence.py``).
+of each row, mean over seeds) and ``teacher_w_hist.png`` /
+``teacher_w_hist_train.png`` (the teacher's confidence-weight histogram on the
+test split / on the students' train images, from ``teacher_confidence.py``).
 
-The number reported per run is its **last** epoch's val accuracy. Rows are
+The number reported per run is its **last** epoch's val accuracy; the best
+epoch's top-1 and which epoch it was are shown beside it, never instead of it
+(choosing the best epoch selects on the test split). Dual-student rows also
+report the students' ensemble, and every row its wall time per run. Rows are
 compared with the built-in KD row by a paired t-test across seeds
-(``scipy.stats.ttest_rel``) on the seeds both rows finished.
+(``scipy.stats.ttest_rel``) on the seeds both rows finished. The tables and
+the plot are drawn by ``tools/results_render.py``.
 
 ::
 
@@ -22,28 +27,21 @@ import math
 import os
 import os.path as osp
 import shutil
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from results_render import (ENSEMBLE, ROW_LABELS,  # noqa: E402
+                            STUDENT_LABELS, STUDENTS, render_markdown,
+                            save_curves)
+
 __all__ = [
-    'ROW_LABELS', 'STUDENTS', 'RUN_INFO', 'is_finished', 'read_val_records',
-    'run_metrics', 'mean_std', 'paired_test', 'collect', 'render_markdown',
-    'save_curves', 'summarize', 'main'
+    'ROW_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'RUN_INFO', 'is_finished',
+    'read_val_records', 'run_metrics', 'mean_std', 'paired_test', 'collect',
+    'render_markdown', 'save_curves', 'summarize', 'main'
 ]
 
-#: ablation rows in table order, with their labels
-ROW_LABELS: Dict[str, str] = {
-    'hard': 'hard labels only (CE)',
-    'kd': '+ KD (MMRazor built-in, α .3 β .7, τ 4)',
-    'uncertainty': '+ uncertainty weighting (UDSKD no-peer, γ = 0)',
-    'udskd': '+ peer learning (full UDSKD, α .4 β .4 γ .2)',
-    'no-uncertainty': 'UDSKD without uncertainty weighting (w = 1)',
-    'kd-conf': 'built-in KD with the confidence weight w (α .3 β .7)',
-    'dkd': 'DKD (MMRazor built-in, α 1 β 8, τ 4)',
-    'dml': 'DML: the two students as peers, no teacher (γ only)',
-}
-#: the two students
-STUDENTS: Tuple[str, ...] = ('r18', 'mbv2')
-STUDENT_LABELS: Dict[str, str] = {'r18': 'ResNet-18', 'mbv2': 'MobileNetV2'}
 #: the per-run record written by run_ablation.py
 RUN_INFO = 'ablation_run.json'
 
@@ -95,17 +93,21 @@ def read_val_records(work_dir: str, key: str) -> Dict[int, Dict[str, float]]:
 
 def run_metrics(work_dir: str,
                 students: Dict[str, str]) -> Dict[str, Dict[str, object]]:
-    """Last-epoch top-1/top-5 and the top-1 curve of each student of a run.
+    """Last-epoch top-1/top-5, the top-1 curve and the best epoch of each
+    student of a run.
 
     Args:
         work_dir (str): The run's work dir.
         students (Dict[str, str]): Student -> metric prefix (``''`` for a
-            single-model config, ``'r18/'`` for UDSKD).
+            single-model config, ``'r18/'`` for UDSKD, ``'ensemble/'`` for
+            the students' ensemble).
 
     Returns:
-        Dict[str, Dict[str, object]]: Student -> ``top1``, ``top5``,
-        ``epochs`` and ``curve`` (top-1 per epoch); students without val
-        records are left out.
+        Dict[str, Dict[str, object]]: Student -> ``top1``, ``top5`` and
+        ``last_epoch`` (the last validation: the reported numbers),
+        ``best_top1`` and ``best_epoch`` (the highest top-1 of any
+        validation, the earliest on ties), ``epochs`` and ``curve`` (top-1
+        per validated epoch); students without val records are left out.
     """
     out: Dict[str, Dict[str, object]] = {}
     for student, prefix in students.items():
@@ -115,10 +117,13 @@ def run_metrics(work_dir: str,
             continue
         epochs = sorted(recs)
         last = recs[epochs[-1]]
+        curve = [float(recs[e][key]) for e in epochs]
+        best = curve.index(max(curve))
         out[student] = dict(
             top1=float(last[key]),
             top5=float(last.get(f'{prefix}accuracy/top5', float('nan'))),
-            epochs=epochs, curve=[float(recs[e][key]) for e in epochs])
+            last_epoch=epochs[-1], best_top1=curve[best],
+            best_epoch=epochs[best], epochs=epochs, curve=curve)
     return out
 
 
@@ -167,12 +172,41 @@ def paired_test(a: Sequence[float],
     return dict(gain=gain, gain_std=gain_std, n=n, t=t, p=p)
 
 
-def _load_info(work_dir: str) -> Optional[Dict[str, object]]:
-    path = osp.join(work_dir, RUN_INFO)
+def _load_json(path: str) -> Optional[Dict[str, object]]:
     if not osp.isfile(path):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def _row_entry(by_seed: Dict[int, Dict[str, object]]) -> Dict[str, object]:
+    """Statistics over seeds of one row and student (or ensemble).
+
+    Args:
+        by_seed (Dict[int, Dict[str, object]]): Seed -> :func:`run_metrics`
+            entry.
+
+    Returns:
+        Dict[str, object]: ``seeds`` and, in seed order, ``top1``, ``top5``,
+        ``last_epochs``, ``best_top1`` and ``best_epochs``; the mean/std of
+        top-1, top-5 and best top-1, ``n``, the mean ``curve`` and its
+        ``curve_epochs``.
+    """
+    seeds = sorted(by_seed)
+    entry: Dict[str, object] = dict(seeds=seeds)
+    for key in ('top1', 'top5', 'best_top1'):
+        entry[key] = [by_seed[s][key] for s in seeds]
+        entry[f'{key}_mean'], entry[f'{key}_std'], entry['n'] = mean_std(
+            entry[key])
+    entry['last_epochs'] = [by_seed[s]['last_epoch'] for s in seeds]
+    entry['best_epochs'] = [by_seed[s]['best_epoch'] for s in seeds]
+    curves = [by_seed[s]['curve'] for s in seeds]
+    if curves:
+        length = min(len(c) for c in curves)
+        entry['curve'] = [sum(c[i] for c in curves) / len(curves)
+                          for i in range(length)]
+        entry['curve_epochs'] = list(by_seed[seeds[0]]['epochs'][:length])
+    return entry
 
 
 def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
@@ -185,14 +219,15 @@ def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
 
     Returns:
         Dict[str, object]: ``runs`` (per-run info and metrics), ``rows``
-        (per row and student: seeds, top-1/top-5 values and mean/std,
-        mean curve, paired test against ``kd``), ``teacher`` and
-        ``wall`` (per row: seconds per run).
+        (per row and student, and ``ensemble`` for rows whose runs score
+        the students' ensemble: see :func:`_row_entry`, plus the paired
+        test against ``kd`` per student), ``teacher`` and ``wall`` (per
+        row: mean/std/n of seconds per run, ``students_per_run``).
     """
     runs: Dict[str, Dict[str, object]] = {}
     for name in run_names:
         wd = osp.join(work_dir, name)
-        info = _load_info(wd)
+        info = _load_json(osp.join(wd, RUN_INFO))
         if info is None or info.get('returncode') != 0:
             continue
         info = dict(info)
@@ -201,6 +236,7 @@ def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
 
     per: Dict[str, Dict[str, Dict[int, Dict[str, object]]]] = {}
     wall: Dict[str, List[float]] = {}
+    per_run: Dict[str, int] = {}
     teacher = None
     for name, info in runs.items():
         if info['row'] == 'teacher':
@@ -208,6 +244,8 @@ def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
                            wall_s=info['wall_s'], command=info['command'])
             continue
         wall.setdefault(info['row'], []).append(float(info['wall_s']))
+        per_run[info['row']] = max(per_run.get(info['row'], 0), len(
+            [s for s in info['students'] if s != ENSEMBLE]))
         for student, m in info['metrics'].items():
             per.setdefault(info['row'], {}).setdefault(
                 student, {})[int(info['seed'])] = m
@@ -217,19 +255,9 @@ def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
         rows[row] = {}
         for student in STUDENTS:
             by_seed = per[row].get(student, {})
-            seeds = sorted(by_seed)
-            top1 = [by_seed[s]['top1'] for s in seeds]
-            top5 = [by_seed[s]['top5'] for s in seeds]
-            entry: Dict[str, object] = dict(seeds=seeds, top1=top1, top5=top5)
-            entry['top1_mean'], entry['top1_std'], entry['n'] = mean_std(top1)
-            entry['top5_mean'], entry['top5_std'], _ = mean_std(top5)
-            curves = [by_seed[s]['curve'] for s in seeds]
-            if curves:
-                length = min(len(c) for c in curves)
-                entry['curve'] = [sum(c[i] for c in curves) / len(curves)
-                                  for i in range(length)]
+            entry = _row_entry(by_seed)
             kd = per.get('kd', {}).get(student, {})
-            common = [s for s in seeds if s in kd]
+            common = [s for s in entry['seeds'] if s in kd]
             if row != 'kd' and common:
                 entry['vs_kd'] = dict(
                     seeds=common,
@@ -238,167 +266,20 @@ def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
                     top5=paired_test([by_seed[s]['top5'] for s in common],
                                      [kd[s]['top5'] for s in common]))
             rows[row][student] = entry
-    wall_stats = {row: dict(zip(('mean', 'std', 'n'), mean_std(v)))
+        if per[row].get(ENSEMBLE):
+            rows[row][ENSEMBLE] = _row_entry(per[row][ENSEMBLE])
+    wall_stats = {row: dict(zip(('mean', 'std', 'n'), mean_std(v)),
+                            students_per_run=per_run[row])
                   for row, v in wall.items()}
     return dict(runs=runs, rows=rows, teacher=teacher, wall=wall_stats)
-
-
-def _fmt(mean: float, std: float, digits: int = 2) -> str:
-    if isinstance(mean, float) and math.isnan(mean):
-        return '—'
-    if isinstance(std, float) and math.isnan(std):
-        return f'{mean:.{digits}f}'
-    return f'{mean:.{digits}f} ± {std:.{digits}f}'
-
-
-def _fmt_p(p: float) -> str:
-    if math.isnan(p):
-        return 'n/a'
-    return f'{p:.3f}' if p >= 0.001 else f'{p:.1e}'
-
-
-def render_markdown(stats: Dict[str, object],
-                    hyper: Optional[Dict[str, object]] = None,
-                    confidence: Optional[Dict[str, object]] = None,
-                    plots: Optional[Dict[str, str]] = None) -> str:
-    """The results as Markdown.
-
-    Args:
-        stats (Dict[str, object]): From :func:`collect`.
-        hyper (Dict[str, object], optional): Protocol settings to list.
-        confidence (Dict[str, object], optional): ``teacher_confidence.py``'s
-            ``summary.json``.
-        plots (Dict[str, str], optional): Plot title -> file name.
-
-    Returns:
-        str: The Markdown text.
-    """
-    lines: List[str] = []
-    rows = stats['rows']
-    lines += ['### Top-1 / top-5 on the test split (%, last epoch, '
-              'mean ± std over seeds)', '',
-              '| row | ResNet-18 top-1 | ResNet-18 top-5 | MobileNetV2 top-1 '
-              '| MobileNetV2 top-5 | seeds (n) |',
-              '| --- | --- | --- | --- | --- | --- |']
-    for row, entry in rows.items():
-        cells = []
-        for student in STUDENTS:
-            e = entry.get(student, {})
-            cells += [_fmt(e.get('top1_mean', float('nan')),
-                           e.get('top1_std', float('nan'))),
-                      _fmt(e.get('top5_mean', float('nan')),
-                           e.get('top5_std', float('nan')))]
-        seeds = sorted({s for e in entry.values() for s in e['seeds']})
-        lines.append(f'| {ROW_LABELS[row]} | ' + ' | '.join(cells) +
-                     f' | {",".join(map(str, seeds))} ({len(seeds)}) |')
-    lines += ['', '### Gain over built-in KD (top-1, percentage points; '
-              'paired t-test across seeds, two-sided)', '',
-              '| row | ResNet-18 Δ top-1 | p (n) | MobileNetV2 Δ top-1 '
-              '| p (n) |', '| --- | --- | --- | --- | --- |']
-    for row, entry in rows.items():
-        if row == 'kd':
-            continue
-        cells = []
-        for student in STUDENTS:
-            vs = entry.get(student, {}).get('vs_kd')
-            if vs is None:
-                cells += ['—', '—']
-                continue
-            t = vs['top1']
-            sign = '+' if t['gain'] >= 0 else ''
-            cells += [f"{sign}{_fmt(t['gain'], t['gain_std'])}",
-                      f"{_fmt_p(t['p'])} ({t['n']})"]
-        lines.append(f'| {ROW_LABELS[row]} | ' + ' | '.join(cells) + ' |')
-    lines += ['', '### Wall-clock per run', '',
-              '| row | seconds per run (mean ± std) | runs |',
-              '| --- | --- | --- |']
-    for row in rows:
-        w = stats['wall'].get(row)
-        if w:
-            what = ' (one student per run)' if row in ('hard', 'kd') else \
-                ' (both students in one run)'
-            lines.append(f"| {ROW_LABELS[row]}{what} | "
-                         f"{_fmt(w['mean'], w['std'], 0)} | {w['n']} |")
-    teacher = stats.get('teacher')
-    if teacher:
-        lines.append(f"| teacher training | {teacher['wall_s']:.0f} | 1 |")
-    lines += ['', '### Teacher (ResNet-50)', '']
-    if teacher and 'top1' in teacher:
-        lines.append(f"* test top-1 {teacher['top1']:.2f}%, top-5 "
-                     f"{teacher['top5']:.2f}% (after epoch "
-                     f"{teacher['epochs'][-1]})")
-    if confidence:
-        c = confidence
-        lines += [
-            f"* confidence on the test split ({c['num_samples']} images, "
-            f"C = {c['num_classes']}, log C = {c['log_num_classes']:.3f}): "
-            f"mean w = {c['weight_mean']:.3f}; mean H at T = 1: "
-            f"{c['entropy_t1']:.3f} nats; mean H at T = τ = {c['tau']:g}: "
-            f"{c['entropy_tau']:.3f} nats; share with w < 0.5: "
-            f"{100 * c['uncertain_ratio']:.1f}%"]
-    if plots:
-        lines += ['', '### Plots', '']
-        lines += [f'![{title}]({fname})' for title, fname in plots.items()]
-    if hyper:
-        lines += ['', '### Protocol', '', '```json',
-                  json.dumps(hyper, indent=2, default=str), '```']
-    lines += ['', '### Commands (as run, from each ablation_run.json)', '',
-              '```bash']
-    for name, info in stats['runs'].items():
-        lines.append(f"# {name} ({info['wall_s']:.0f} s)")
-        lines.append(info['command'])
-    lines += ['```', '']
-    return '\n'.join(lines)
-
-
-def save_curves(stats: Dict[str, object], path: str,
-                title: str = '') -> Optional[str]:
-    """Per-epoch val top-1 of every row (mean over seeds), one panel per
-    student.
-
-    Args:
-        stats (Dict[str, object]): From :func:`collect`.
-        path (str): The PNG to write.
-        title (str): Figure title. Defaults to ''.
-
-    Returns:
-        str, optional: ``path``, or None when there is nothing to plot.
-    """
-    if not stats['rows']:
-        return None
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, len(STUDENTS), figsize=(11, 4), sharey=True)
-    for ax, student in zip(axes, STUDENTS):
-        for row, entry in stats['rows'].items():
-            curve = entry.get(student, {}).get('curve')
-            if curve:
-                ax.plot(range(1, len(curve) + 1), curve, marker='o',
-                        label=f"{row} (n={entry[student]['n']})")
-        ax.set_title(STUDENT_LABELS[student])
-        ax.set_xlabel('epoch')
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel('val top-1 (%), mean over seeds')
-    for ax in axes:
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def summarize(work_dir: str, run_names: Sequence[str],
               out_dir: Optional[str] = None,
               hyper: Optional[Dict[str, object]] = None,
               conf_dir: Optional[str] = None,
-              plots: bool = True) -> Dict[str, object]:
+              plots: bool = True,
+              conf_train_dir: Optional[str] = None) -> Dict[str, object]:
     """Collect, print and write the results.
 
     Args:
@@ -409,20 +290,21 @@ def summarize(work_dir: str, run_names: Sequence[str],
         conf_dir (str, optional): ``teacher_confidence.py``'s output dir.
             Defaults to ``work_dir/teacher_confidence``.
         plots (bool): Write the PNGs. Defaults to True.
+        conf_train_dir (str, optional): ``teacher_confidence.py``'s output
+            dir on the students' train images. Defaults to ``conf_dir``
+            + ``'_train'`` (where ``tools/run_ablation.py`` writes it).
 
     Returns:
-        Dict[str, object]: :func:`collect`'s statistics plus ``markdown``
-        and ``confidence``.
+        Dict[str, object]: :func:`collect`'s statistics plus ``markdown``,
+        ``confidence`` and ``confidence_train``.
     """
     out_dir = out_dir or work_dir
     os.makedirs(out_dir, exist_ok=True)
     conf_dir = conf_dir or osp.join(work_dir, 'teacher_confidence')
+    conf_train_dir = conf_train_dir or osp.normpath(conf_dir) + '_train'
     stats = collect(work_dir, run_names)
-    confidence = None
-    conf_json = osp.join(conf_dir, 'summary.json')
-    if osp.isfile(conf_json):
-        with open(conf_json) as f:
-            confidence = json.load(f)
+    confidence = _load_json(osp.join(conf_dir, 'summary.json'))
+    confidence_train = _load_json(osp.join(conf_train_dir, 'summary.json'))
     figures: Dict[str, str] = {}
     if plots:
         dataset = (hyper or {}).get('dataset', '')
@@ -430,18 +312,24 @@ def summarize(work_dir: str, run_names: Sequence[str],
                        f'{dataset} val top-1 per epoch'.strip()):
             figures['per-epoch val top-1, mean over seeds'] = \
                 'val_top1_curves.png'
-        hist = osp.join(conf_dir, 'confidence_hist.png')
-        if osp.isfile(hist):
-            dst = osp.join(out_dir, 'teacher_w_hist.png')
-            if osp.abspath(hist) != osp.abspath(dst):
-                shutil.copyfile(hist, dst)
-            figures["teacher's confidence weight w"] = 'teacher_w_hist.png'
-    text = render_markdown(stats, hyper, confidence, figures)
+        for src, name, what in (
+                (conf_dir, 'teacher_w_hist.png', 'test split'),
+                (conf_train_dir, 'teacher_w_hist_train.png',
+                 "students' train images")):
+            hist = osp.join(src, 'confidence_hist.png')
+            if osp.isfile(hist):
+                dst = osp.join(out_dir, name)
+                if osp.abspath(hist) != osp.abspath(dst):
+                    shutil.copyfile(hist, dst)
+                figures[f"teacher's confidence weight w ({what})"] = name
+    text = render_markdown(stats, hyper, confidence, figures,
+                           confidence_train)
     with open(osp.join(out_dir, 'results.md'), 'w') as f:
         f.write(text)
     with open(osp.join(out_dir, 'results.json'), 'w') as f:
         json.dump(dict(rows=stats['rows'], teacher=stats['teacher'],
                        wall=stats['wall'], confidence=confidence,
+                       confidence_train=confidence_train,
                        hyper=hyper,
                        runs={k: {kk: vv for kk, vv in v.items()}
                              for k, v in stats['runs'].items()}),
@@ -449,6 +337,7 @@ def summarize(work_dir: str, run_names: Sequence[str],
     print(text)
     stats['markdown'] = text
     stats['confidence'] = confidence
+    stats['confidence_train'] = confidence_train
     return stats
 
 

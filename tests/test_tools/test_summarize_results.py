@@ -1,0 +1,204 @@
+"""tools/summarize_results.py: the report's student ensemble, best epoch
+beside the last one, wall minutes per run and the teacher's confidence on
+the students' train images, against hand-computed values on fake run dirs
+validated every 5 epochs."""
+import importlib.util
+import json
+import math
+import os
+import os.path as osp
+import sys
+from typing import Dict, List
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load(name: str):
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+summ = _load('summarize_results')
+
+#: validation every 5 epochs, as the low-data configs do
+EPOCHS = [5, 10, 15]
+#: top-1 at epochs 5, 10, 15 per seed (chosen by hand); top-5 = top-1 + 40
+UDSKD = {
+    'r18': [[30.0, 45.0, 44.0],      # last 44, best 45 at epoch 10
+            [31.0, 40.0, 46.0],      # last 46, best 46 at epoch 15
+            [50.0, 42.0, 48.0]],     # last 48, best 50 at epoch 5
+    'mbv2': [[20.0, 25.0, 25.0],     # a tie: best 25 at epoch 10 (earliest)
+             [20.0, 30.0, 28.0],
+             [22.0, 26.0, 27.0]],
+    'ensemble': [[40.0, 51.0, 49.0],  # last 49, best 51 at epoch 10
+                 [41.0, 47.0, 52.0],  # last 52, best 52 at epoch 15
+                 [45.0, 50.0, 55.0]],  # last 55, best 55 at epoch 15
+}
+#: seconds per run
+WALL = {'udskd': [1800.0, 2400.0, 3000.0], 'kd': [600.0, 720.0],
+        'kd-conf': [300.0], 'teacher': [7200.0]}
+
+
+def _write_run(work_dir: str, name: str, row: str, seed: int,
+               students: Dict[str, str], curves: Dict[str, List[float]],
+               wall: float) -> None:
+    """A finished run dir: train and val records in mmengine's
+    scalars.json (val every 5 epochs) and run_ablation.py's record."""
+    wd = osp.join(work_dir, name)
+    vis = osp.join(wd, '20260101_000000', 'vis_data')
+    os.makedirs(vis)
+    with open(osp.join(vis, 'scalars.json'), 'w') as f:
+        for i, epoch in enumerate(EPOCHS):
+            f.write(json.dumps(dict(lr=0.1, loss=2.0, epoch=epoch,
+                                    iter=epoch * 16, step=epoch * 16)) + '\n')
+            rec = dict(step=epoch, data_time=0.1, time=1.0)
+            for student, prefix in students.items():
+                rec[f'{prefix}accuracy/top1'] = curves[student][i]
+                rec[f'{prefix}accuracy/top5'] = curves[student][i] + 40.0
+            f.write(json.dumps(rec) + '\n')
+    with open(osp.join(wd, summ.RUN_INFO), 'w') as f:
+        json.dump(dict(name=name, row=row, seed=seed, students=students,
+                       command=f'python tools/train.py {name}',
+                       returncode=0, wall_s=wall), f)
+
+
+def _confidence(weight_mean: float, num_samples: int) -> Dict[str, object]:
+    return dict(num_samples=num_samples, num_classes=10,
+                log_num_classes=math.log(10), weight_mean=weight_mean,
+                entropy_t1=0.5, entropy_tau=1.5, tau=4.0,
+                uncertain_ratio=0.125)
+
+
+@pytest.fixture()
+def report(tmp_path) -> Dict[str, object]:
+    wd = str(tmp_path / 'abl')
+    names = ['teacher']
+    _write_run(wd, 'teacher', 'teacher', 0, {'teacher': ''},
+               {'teacher': [50.0, 55.0, 58.0]}, WALL['teacher'][0])
+    dual = {'r18': 'r18/', 'mbv2': 'mbv2/', 'ensemble': 'ensemble/'}
+    for seed in range(3):
+        name = f'udskd/seed{seed}'
+        _write_run(wd, name, 'udskd', seed, dual,
+                   {s: UDSKD[s][seed] for s in dual}, WALL['udskd'][seed])
+        names.append(name)
+    for seed, wall in enumerate(WALL['kd']):
+        for student in ('r18', 'mbv2'):
+            name = f'kd-{student}/seed{seed}'
+            _write_run(wd, name, 'kd', seed, {student: ''},
+                       {student: [30.0, 35.0, 40.0 + seed]}, wall)
+            names.append(name)
+    _write_run(wd, 'kd-conf-r18/seed0', 'kd-conf', 0, {'r18': ''},
+               {'r18': [30.0, 35.0, 41.0]}, WALL['kd-conf'][0])
+    names.append('kd-conf-r18/seed0')
+    for sub, w, n in (('teacher_confidence', 0.734, 10000),
+                      ('teacher_confidence_train', 0.812, 1000)):
+        os.makedirs(osp.join(wd, sub))
+        with open(osp.join(wd, sub, 'summary.json'), 'w') as f:
+            json.dump(_confidence(w, n), f)
+    return summ.summarize(wd, names, out_dir=str(tmp_path / 'out'),
+                          conf_dir=osp.join(wd, 'teacher_confidence'),
+                          plots=False)
+
+
+def _cells(md: str, heading: str, label: str) -> List[str]:
+    """The cells of the row starting with ``label`` in the table under the
+    first heading containing ``heading``."""
+    lines = md.split('\n')
+    start = next(i for i, ln in enumerate(lines)
+                 if ln.startswith('#') and heading in ln)
+    for ln in lines[start + 1:]:
+        if ln.startswith('#'):
+            break
+        if ln.startswith(f'| {label} |'):
+            return [c.strip() for c in ln.strip('|').split('|')][1:]
+    raise AssertionError(f'no row {label!r} under {heading!r}')
+
+
+def test_best_epoch_beside_last(report):
+    r18 = report['rows']['udskd']['r18']
+    assert r18['top1'] == [44.0, 46.0, 48.0]           # last: reported
+    assert r18['last_epochs'] == [15, 15, 15]
+    assert r18['best_top1'] == [45.0, 46.0, 50.0]
+    assert r18['best_epochs'] == [10, 15, 5]
+    # best: mean 47, deviations -2, -1, 3 -> std sqrt(14 / 2)
+    assert r18['best_top1_mean'] == pytest.approx(47.0)
+    assert r18['best_top1_std'] == pytest.approx(math.sqrt(7.0))
+    assert report['rows']['udskd']['mbv2']['best_epochs'] == [10, 10, 15]
+    # the mean curve sits on the validated epochs, not 1, 2, 3
+    assert r18['curve_epochs'] == EPOCHS
+    assert r18['curve'] == pytest.approx([37.0, 127.0 / 3, 46.0])
+    md = report['markdown']
+    label = summ.ROW_LABELS['udskd']
+    # the headline table keeps the last epoch
+    assert _cells(md, 'Top-1 / top-5', label)[:2] == ['46.00 ± 2.00',
+                                                      '86.00 ± 2.00']
+    cells = _cells(md, 'Last and best epoch', label)
+    assert cells[0] == '46.00 ± 2.00 (15)'
+    assert cells[1] == f'47.00 ± {math.sqrt(7.0):.2f} (10, 15, 5)'
+    assert cells[1] == '47.00 ± 2.65 (10, 15, 5)'
+    # mbv2 last 25, 28, 27: mean 80 / 3, deviations -5/3, 4/3, 1/3
+    mb_std = math.sqrt((25 + 16 + 1) / 9 / 2)
+    assert cells[2] == f'{80 / 3:.2f} ± {mb_std:.2f} (15)'
+    assert cells[3].endswith('(10, 10, 15)')
+    # a single-student row: last 40, 41 at epoch 15, best the same
+    kd = _cells(md, 'Last and best epoch', summ.ROW_LABELS['kd'])
+    assert kd[0] == kd[1] == f'40.50 ± {math.sqrt(0.5):.2f} (15)'
+
+
+def test_student_ensemble_of_dual_rows(report):
+    ens = report['rows']['udskd']['ensemble']
+    assert ens['seeds'] == [0, 1, 2]
+    assert ens['top1'] == [49.0, 52.0, 55.0]
+    assert ens['top1_mean'] == pytest.approx(52.0)
+    assert ens['top1_std'] == pytest.approx(3.0)       # sqrt((9+0+9)/2)
+    assert ens['best_top1'] == [51.0, 52.0, 55.0]
+    assert ens['best_epochs'] == [10, 15, 15]
+    # the ensemble is not a student: no paired test against KD
+    assert 'vs_kd' not in ens
+    assert 'ensemble' not in report['rows']['kd']
+    md = report['markdown']
+    cells = _cells(md, 'Student ensemble', summ.ROW_LABELS['udskd'])
+    # best: mean 158 / 3, deviations -5/3, -2/3, 7/3
+    best_std = math.sqrt((25 + 4 + 49) / 9 / 2)
+    assert cells == ['52.00 ± 3.00', '92.00 ± 3.00',
+                     f'{158 / 3:.2f} ± {best_std:.2f} (10, 15, 15)',
+                     '0,1,2 (3)']
+    with pytest.raises(AssertionError, match='no row'):
+        _cells(md, 'Student ensemble', summ.ROW_LABELS['kd'])
+
+
+def test_wall_minutes_per_run(report):
+    md = report['markdown']
+    both = ' (both students in one run)'
+    one = ' (one student per run)'
+    # 30, 40, 50 min
+    assert _cells(md, 'Wall time per run',
+                  summ.ROW_LABELS['udskd'] + both) == ['40.0 ± 10.0', '3']
+    # 10 and 12 min, 2 runs per seed (one per student)
+    assert _cells(md, 'Wall time per run', summ.ROW_LABELS['kd'] + one) == [
+        f'11.0 ± {math.sqrt(4 / 3):.1f}', '4']
+    assert _cells(md, 'Wall time per run',
+                  summ.ROW_LABELS['kd-conf'] + one) == ['5.0', '1']
+    assert _cells(md, 'Wall time per run', 'teacher training') == [
+        '120.0', '1']
+    assert report['wall']['udskd']['students_per_run'] == 2
+    assert report['wall']['kd-conf']['students_per_run'] == 1
+
+
+def test_teacher_confidence_on_test_and_train_images(report):
+    md = report['markdown']
+    test = next(ln for ln in md.split('\n')
+                if ln.startswith('* confidence on the test split'))
+    train = next(ln for ln in md.split('\n')
+                 if ln.startswith("* confidence on the students' train"))
+    assert '(10000 images' in test and 'mean w = 0.734' in test
+    assert '(1000 images' in train and 'mean w = 0.812' in train
+    assert 'share with w < 0.5: 12.5%' in train
+    assert report['confidence_train']['weight_mean'] == 0.812
+    assert '* test top-1 58.00%, top-5 98.00% (after epoch 15)' in md
