@@ -62,6 +62,7 @@ import json
 import os
 import os.path as osp
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -217,13 +218,63 @@ def prepare_data(args: argparse.Namespace, work_dir: str,
     return out
 
 
+def _lock_owner_alive(lock: str) -> bool:
+    """Whether the process that wrote ``lock`` (``host pid``) may still run:
+    True unless it ran on this host and is gone. An empty lock (older
+    versions wrote no owner) counts as stale unless it was created in the
+    last seconds (its owner may not have written yet)."""
+    try:
+        with open(lock) as f:
+            host, pid = f.read().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        try:
+            return time.time() - os.path.getmtime(lock) < 10
+        except OSError:
+            return False
+    if host != socket.gethostname():
+        return True  # another machine's instance: cannot tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def take_lock(lock: str) -> bool:
+    """Create ``lock`` for this process; a lock left by a process of this
+    host that no longer runs (killed, machine restarted) is taken over.
+
+    Args:
+        lock (str): The lock file's path.
+
+    Returns:
+        bool: Whether this process now holds the lock.
+    """
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if _lock_owner_alive(lock):
+                return False
+            os.remove(lock)  # stale
+            continue
+        with os.fdopen(fd, 'w') as f:
+            f.write(f'{socket.gethostname()} {os.getpid()}\n')
+        return True
+    return False
+
+
 def execute(run: Run, threads: int) -> int:
     """Train one run, then write ``ablation_run.json`` into its work dir.
 
     The run's work dir holds ``ablation.lock`` meanwhile, so several
     instances of the tool (e.g. one per machine, or ``--seeds 2 1 0`` beside
     ``--seeds 0 1 2``) can share a work dir; a run locked by another
-    instance is skipped.
+    running instance is skipped, a lock of a killed one taken over
+    (:func:`take_lock`).
 
     Args:
         run (Run): The run.
@@ -234,11 +285,9 @@ def execute(run: Run, threads: int) -> int:
     """
     os.makedirs(run.work_dir, exist_ok=True)
     lock = osp.join(run.work_dir, LOCK)
-    try:  # another instance of the tool may be training this run
-        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        print(f'{run.name}: {lock} exists (another instance runs it, or '
-              'delete the stale lock), skipped', flush=True)
+    if not take_lock(lock):
+        print(f'{run.name}: {lock} is held by a running instance, skipped',
+              flush=True)
         return -1
     if is_finished(run.work_dir):  # finished while we waited
         os.remove(lock)

@@ -5,6 +5,8 @@ import json
 import math
 import os
 import os.path as osp
+import socket
+import subprocess
 import sys
 from typing import Dict, List, Optional
 
@@ -266,7 +268,8 @@ def test_execute_records_and_locks(tmp_path, monkeypatch):
         sys.executable, '-c', 'print("trained")'])
     os.makedirs(run.work_dir)
     lock = osp.join(run.work_dir, abl.LOCK)
-    open(lock, 'w').close()               # another instance trains it
+    with open(lock, 'w') as f:            # another instance trains it
+        f.write(f'{socket.gethostname()} {os.getpid()}\n')
     assert abl.execute(run, 1) == -1
     assert not summ.is_finished(run.work_dir)
     os.remove(lock)
@@ -278,6 +281,26 @@ def test_execute_records_and_locks(tmp_path, monkeypatch):
     assert info['wall_s'] >= 0 and 'print' in info['command']
     with open(osp.join(run.work_dir, 'ablation_stdout.log')) as f:
         assert 'trained' in f.read()
+
+
+def test_stale_lock_of_a_killed_instance_is_taken_over(tmp_path):
+    gone = subprocess.Popen([sys.executable, '-c', 'pass'])
+    gone.wait()  # a process of this host that no longer runs
+    lock = str(tmp_path / abl.LOCK)
+    host = socket.gethostname()
+    with open(lock, 'w') as f:
+        f.write(f'{host} {gone.pid}\n')
+    assert abl.take_lock(lock)
+    with open(lock) as f:
+        assert f.read().split() == [host, str(os.getpid())]
+    assert not abl.take_lock(lock)  # now held by a live process (this one)
+    with open(lock, 'w') as f:      # another machine's instance: kept
+        f.write(f'not-{host} {gone.pid}\n')
+    assert not abl.take_lock(lock)
+    open(lock, 'w').close()         # empty and fresh: its owner may be
+    assert not abl.take_lock(lock)  # about to write
+    os.utime(lock, (0, 0))          # empty and old: stale
+    assert abl.take_lock(lock)
 
 
 def test_resize_dry_run_sets_train_crop(tmp_path):
