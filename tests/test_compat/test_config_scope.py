@@ -121,6 +121,7 @@ print('MODEL', type(runner.model).__name__, sorted(runner.model.students))
 DIGITS_USER_CFG = f"""
 _base_ = ['mmrazor_udskd::{DIGITS}']
 work_dir = 'work_dir'
+model = dict(teacher_ckpt='random')  # a build check: no trained teacher
 """
 
 

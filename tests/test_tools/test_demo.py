@@ -106,25 +106,61 @@ def test_format_results_missing_values():
     assert 'Note: stage 4 skipped' in text
 
 
+def _final_val_record(work_dir) -> dict:
+    """The last validation record of a stage, read from its scalars.json
+    (independently of ``read_final_metrics``)."""
+    path, = glob.glob(osp.join(str(work_dir), '*', 'vis_data',
+                               'scalars.json'))
+    with open(path) as f:
+        rows = [json.loads(line) for line in f]
+    vals = [r for r in rows if any('accuracy/top1' in k for k in r)]
+    assert vals, path
+    return vals[-1]
+
+
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path):
-    """All four stages on a 160-image subset, one epoch each."""
+    """All four stages on a 160-image subset, one epoch each: the table
+    reports each stage's own final validation, and the KD stages score the
+    teacher that stage 1 trained (its checkpoint was loaded, not a random
+    ResNet-50)."""
     work = tmp_path / 'demo'
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     env.setdefault('OMP_NUM_THREADS', '2')
     proc = subprocess.run(
         [sys.executable, DEMO, '--quick', '--epochs', '1',
-         '--teacher-epochs', '1', '--work-dir', str(work)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=600, env=env)
+         '--teacher-epochs', '1', '--work-dir', str(work)], cwd=REPO_ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:]
     rows = _parse_table(proc.stdout)
     assert set(rows) == set(ROW_LABELS), proc.stdout[-2000:]
     for label, values in rows.items():
         for value in values:
             assert re.fullmatch(r'\d+\.\d\d', value), (label, value)
-            assert 0.0 <= float(value) <= 100.0
-    teacher = re.search(r'Teacher ResNet-50 top-1: (\d+\.\d\d)', proc.stdout)
-    assert teacher and 0.0 <= float(teacher.group(1)) <= 100.0
+    finals = {stage.name: _final_val_record(work / stage.name)
+              for stage in demo.STAGES}
+    # each table cell is its stage's final validation top-1
+    expected = {
+        'hard-label': [finals['hard_r18']['accuracy/top1'],
+                       finals['hard_mbv2']['accuracy/top1']],
+        'built-in KD (MMRazor)': [finals['kd_r18']['accuracy/top1'],
+                                  finals['kd_mbv2']['accuracy/top1']],
+        'dual-student (ours)': [finals['udskd']['r18/accuracy/top1'],
+                                finals['udskd']['mbv2/accuracy/top1']],
+    }
+    for label, values in expected.items():
+        assert [float(v) for v in rows[label]] == pytest.approx(
+            values, abs=0.005), label
+    teacher = finals['teacher_r50']['accuracy/top1']
+    match = re.search(r'Teacher ResNet-50 top-1: (\d+\.\d\d)', proc.stdout)
+    assert match and float(match.group(1)) == pytest.approx(teacher,
+                                                            abs=0.005)
+    # the same trained teacher, on the same images, in every later stage
+    for name in ('kd_r18', 'kd_mbv2'):
+        assert finals[name]['teacher.accuracy/top1'] == pytest.approx(
+            teacher), name
+    assert finals['udskd']['teacher/accuracy/top1'] == pytest.approx(teacher)
     results = work / 'results.md'
     assert results.is_file()
     assert _parse_table(results.read_text()) == rows

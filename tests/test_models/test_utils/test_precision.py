@@ -207,12 +207,26 @@ def test_bf16_step_matches_fp32_within_tolerance():
 # ----------------------------------------------------------------------
 # config helpers and tools/train.py
 # ----------------------------------------------------------------------
+def _wrappers(cfg) -> dict:
+    """Each student's optimizer wrapper config as the config's
+    StudentOptimWrapperConstructor builds it (default + override)."""
+    from mmrazor_udskd.engine.optimizers import \
+        StudentOptimWrapperConstructor
+    wrapper = dict(cfg.optim_wrapper.to_dict())
+    assert 'StudentOptimWrapperConstructor' in wrapper.pop('constructor')
+    return StudentOptimWrapperConstructor(
+        wrapper, wrapper.pop('paramwise_cfg', None)).student_cfgs(
+            list(cfg.model.students))
+
+
 def test_enable_amp_for_some_students():
     cfg = Config.fromfile(osp.join(REPO_ROOT, UDSKD_CIFAR))
     enable_amp(cfg, ['r18'], dtype='bfloat16')
-    assert cfg.optim_wrapper.r18.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.r18.dtype == 'bfloat16'
-    assert cfg.optim_wrapper.mbv2.type == 'OptimWrapper'
+    built = _wrappers(cfg)
+    assert built['r18']['type'] == 'AmpOptimWrapper'
+    assert built['r18']['dtype'] == 'bfloat16'
+    assert built['r18']['optimizer'] == built['mbv2']['optimizer']  # SGD
+    assert built['mbv2']['type'] == 'OptimWrapper'
     with pytest.raises(KeyError, match='res50'):
         enable_amp(cfg, ['res50'])
     single = Config.fromfile(osp.join(REPO_ROOT, KD_CIFAR))
@@ -228,9 +242,10 @@ def test_apply_precision_policy(monkeypatch, native):
     low = 'bf16' if native else 'fp32'
     assert chosen == dict(teacher=low, r18=low, mbv2='fp32')
     assert cfg.model.teacher_precision == low
-    assert cfg.optim_wrapper.r18.type == ('AmpOptimWrapper' if native
-                                          else 'OptimWrapper')
-    assert cfg.optim_wrapper.mbv2.type == 'OptimWrapper'
+    built = _wrappers(cfg)
+    assert built['r18']['type'] == ('AmpOptimWrapper' if native
+                                    else 'OptimWrapper')
+    assert built['mbv2']['type'] == 'OptimWrapper'
     # a single-student KD config: its MBv2 student keeps fp32
     kd = Config.fromfile(osp.join(REPO_ROOT, KD_CIFAR))
     assert apply_precision_policy(kd, 'cpu') == dict(model='fp32')
@@ -252,13 +267,14 @@ def test_train_options_pick_precision_per_model():
     cfg = tool.merge_args(Config.fromfile(osp.join(REPO_ROOT, UDSKD_CIFAR)),
                           args)
     assert cfg.model.teacher_precision == 'bf16'
-    assert cfg.optim_wrapper.mbv2.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.r18.type == 'OptimWrapper'
+    built = _wrappers(cfg)
+    assert built['mbv2']['type'] == 'AmpOptimWrapper'
+    assert built['r18']['type'] == 'OptimWrapper'
     # --amp keeps meaning every student
     args = tool.parse_args([UDSKD_CIFAR, '--amp'])
     cfg = tool.merge_args(Config.fromfile(osp.join(REPO_ROOT, UDSKD_CIFAR)),
                           args)
-    assert {cfg.optim_wrapper[n].type for n in ('r18', 'mbv2')} == {
+    assert {w['type'] for w in _wrappers(cfg).values()} == {
         'AmpOptimWrapper'}
     assert 'teacher_precision' not in cfg.model
     with pytest.raises(SystemExit):
