@@ -16,16 +16,14 @@ from mmrazor.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...utils.validation import (check_choice, check_num_classes_agree,
-                                 check_predict_with, check_student_names,
-                                 head_num_classes)
-from ...utils.weights_only import load_state_dict_exactly
+from ...utils.validation import (check_choice, check_predict_with,
+                                 check_student_names)
 from ..distillers import MultiStudentDistiller
-from ..utils import (apply_speed_options, build_model, ce_targets,
-                     check_speed_options, checkpoint_students, logits_of,
-                     logits_to_predictions, logits_without_grad,
-                     register_wrapper_key_hooks, teacher_checkpoint,
-                     to_memory_format, to_predictions, unwrap_model)
+from ..utils import (apply_speed_options, build_students_and_teacher,
+                     ce_targets, check_speed_options, checkpoint_students,
+                     logits_of, logits_to_predictions, logits_without_grad,
+                     register_wrapper_key_hooks, to_memory_format,
+                     to_predictions, unwrap_model)
 from ..utils.precision import check_precision, precision_context
 from .peer_steps import PEER_STEPS, student_wrappers
 
@@ -150,13 +148,6 @@ class MultiStudentDistill(BaseModel):
                 '`model.students` must be a dict of at least two models keyed '
                 f'by name, got {type(students).__name__}')
         names = check_student_names(list(students))
-        if teacher is None and teacher_ckpt:
-            raise ValueError(
-                f'`model.teacher_ckpt`={teacher_ckpt!r} is set but '
-                '`model.teacher` is None (the no-teacher mode, DML); give a '
-                'teacher or drop the checkpoint')
-        if teacher is not None:
-            teacher_ckpt = teacher_checkpoint(teacher, teacher_ckpt)
         distiller = MultiStudentDistiller(
             names, dict(alpha=alpha, beta=beta, gamma=gamma),
             student_loss_weights, 'model', tau, teacher_loss, peer_loss,
@@ -165,8 +156,10 @@ class MultiStudentDistill(BaseModel):
                                     torch_compile)
         check_choice(peer_mode, tuple(PEER_STEPS), 'model.peer_mode')
         predict_with = check_predict_with(predict_with, names)
-        built = {name: build_model(cfg, f'students.{name}')
-                 for name, cfg in students.items()}
+        if teacher_precision is not None:
+            check_precision(teacher_precision, 'model.teacher_precision')
+        built, frozen_teacher = build_students_and_teacher(
+            students, teacher, teacher_ckpt)
         # each student's CE term is its head's own loss (label smoothing...)
         distiller.set_ce_losses({name: getattr(student, 'head', None)
                                  for name, student in built.items()})
@@ -176,30 +169,13 @@ class MultiStudentDistill(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.distiller = distiller
-        # the teacher, frozen as in MMRazor's SingleTeacherDistill (None:
-        # no teacher, DML)
-        self.teacher: Optional[nn.Module] = None
-        if teacher is not None:
-            self.teacher = build_model(teacher, 'teacher')
-        heads = {f'students.{n}': head_num_classes(s)
-                 for n, s in built.items()}
-        if self.teacher is not None:
-            heads = dict(teacher=head_num_classes(self.teacher), **heads)
-        check_num_classes_agree(heads)
-        if self.teacher is not None and teacher_ckpt:
-            load_state_dict_exactly(self.teacher, teacher_ckpt,
-                                    'model.teacher_ckpt', what='the teacher')
-            # keep the loaded weights when the runner calls init_weights()
-            self.teacher._is_init = True
-        if self.teacher is not None:
-            self.teacher.requires_grad_(False)
+        # frozen as in MMRazor's SingleTeacherDistill (None: DML)
+        self.teacher: Optional[nn.Module] = frozen_teacher
         self.teacher_norm_eval = teacher_norm_eval
         self.memory_format, self.teacher_grad_mode, self.compile_kwargs = speed
         # the step strategy; the string stays the config's word for it
         self.peer_mode, self.peer_step = peer_mode, PEER_STEPS[peer_mode]
         self.check_finite = bool(check_finite)
-        if teacher_precision is not None:
-            check_precision(teacher_precision, 'model.teacher_precision')
         self.teacher_precision = teacher_precision
         self.val_teacher, self.predict_with = val_teacher, predict_with
         # students last, so that a name colliding with any attribute is

@@ -1,12 +1,15 @@
 """Build the models an algorithm holds from their configs, and make sure a
 distillation teacher gets trained weights."""
-from typing import Any, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from mmrazor.registry import MODELS
 from torch import nn
 
+from ...utils.validation import check_num_classes_agree, head_num_classes
+from ...utils.weights_only import load_state_dict_exactly
+
 __all__ = ['build_model', 'RANDOM_TEACHER', 'has_pretrained_weights',
-           'teacher_checkpoint']
+           'teacher_checkpoint', 'build_students_and_teacher']
 
 #: ``teacher_ckpt`` value that runs with a randomly initialised teacher on
 #: purpose (tests, smoke runs, speed measurements)
@@ -100,3 +103,56 @@ def teacher_checkpoint(teacher: Union[dict, nn.Module],
         'work_dirs/<teacher run>/epoch_50.pth, or set '
         f"{field}='random' to use a random teacher on purpose (tests, "
         'smoke runs).')
+
+
+def build_students_and_teacher(
+    students: Dict[str, Union[dict, nn.Module]],
+    teacher: Optional[Union[dict, nn.Module]],
+    teacher_ckpt: Optional[str],
+) -> Tuple[Dict[str, nn.Module], Optional[nn.Module]]:
+    """Build the students and the frozen teacher of a multi-student
+    algorithm, in the order that makes the first error the useful one.
+
+    The teacher requirement (:func:`teacher_checkpoint`) is checked before
+    anything is built; the students are built, then the teacher; all heads
+    must have one number of classes; then the checkpoint is loaded
+    weights-only with exactly matching keys and shapes, and the teacher is
+    frozen (``requires_grad=False``; its ``_is_init`` flag set so that the
+    runner's ``init_weights()`` keeps the loaded weights).
+
+    Args:
+        students (Dict[str, dict | nn.Module]): Configs or models by name.
+        teacher (dict | nn.Module, optional): The teacher; None for the
+            no-teacher mode (Deep Mutual Learning).
+        teacher_ckpt (str, optional): ``model.teacher_ckpt``.
+
+    Returns:
+        Tuple[Dict[str, nn.Module], nn.Module | None]: The students by name
+        and the teacher (None without one).
+
+    Raises:
+        ValueError: A checkpoint without a teacher, a teacher without
+            trained weights, or heads of different class counts, each naming
+            its config field.
+    """
+    if teacher is None and teacher_ckpt:
+        raise ValueError(
+            f'`model.teacher_ckpt`={teacher_ckpt!r} is set but '
+            '`model.teacher` is None (the no-teacher mode, DML); give a '
+            'teacher or drop the checkpoint')
+    if teacher is not None:
+        teacher_ckpt = teacher_checkpoint(teacher, teacher_ckpt)
+    built = {name: build_model(cfg, f'students.{name}')
+             for name, cfg in students.items()}
+    heads = {f'students.{n}': head_num_classes(s) for n, s in built.items()}
+    if teacher is None:
+        check_num_classes_agree(heads)
+        return built, None
+    frozen = build_model(teacher, 'teacher')
+    check_num_classes_agree(dict(teacher=head_num_classes(frozen), **heads))
+    if teacher_ckpt:
+        load_state_dict_exactly(frozen, teacher_ckpt, 'model.teacher_ckpt',
+                                what='the teacher')
+        frozen._is_init = True
+    frozen.requires_grad_(False)
+    return built, frozen
