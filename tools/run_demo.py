@@ -21,9 +21,10 @@ table::
     python tools/run_demo.py [--work-dir work_dirs/demo] [--epochs 30]
         [--teacher-epochs 10] [--quick]
 
-About 6-8 minutes on two CPU cores; ``--quick`` (one epoch each, the
-teacher on 16 digits per class, 8 test digits per class) is a smoke test. Each stage's full log is
-``WORK_DIR/<stage>/train.log``.
+The teacher's 10 epochs take most of the time (28 of 40 minutes in one run
+at one thread on a busy 2-core CPU); ``--quick`` (one epoch each, the
+teacher on 16 digits per class, 8 test digits per class) is a smoke test.
+Each stage's full log is ``WORK_DIR/<stage>/train.log``.
 """
 import argparse
 import json
