@@ -18,8 +18,9 @@ class ChannelsLastHook(Hook):
     A convolution whose weight is channels-last produces a channels-last
     output whatever the input's layout, so converting the weights is enough.
     The math is unchanged (same result up to float rounding); on a 2-core
-    AVX2 CPU it made fp32 train steps of a quarter-width CIFAR ResNet-50
-    1.12x and of a half-width MobileNetV2 1.5x faster (``docs/benchmark.md``).
+    AVX2 CPU it made fp32 train steps of the quarter-width CIFAR ResNet-18
+    and ResNet-50 1.33x and 1.35x, of a half-width MobileNetV2 1.46x faster
+    (``docs/benchmark.md``).
 
     It runs in ``before_run`` (before checkpoints are loaded:
     ``load_state_dict`` copies into the converted tensors and keeps their
