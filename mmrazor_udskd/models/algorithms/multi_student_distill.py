@@ -38,7 +38,8 @@ class MultiStudentDistill(BaseModel):
     Every student is a top-level child module named by its key in
     ``students``, so the names appear unchanged in the loss keys
     (``r18.loss_ce``), metric prefixes (``r18/accuracy/top1``), optimizer
-    keys of ``SeparateOptimWrapperConstructor`` and checkpoint keys
+    keys (``StudentOptimWrapperConstructor`` overrides, or
+    ``SeparateOptimWrapperConstructor`` entries) and checkpoint keys
     (``r18.backbone.conv1.weight``); ``MMSeparateDistributedDataParallel``
     wraps each student in its own DDP. Per batch, :meth:`train_step` runs
     the data preprocessor once, the teacher once (no grad) and every
@@ -272,8 +273,9 @@ class MultiStudentDistill(BaseModel):
         Args:
             data (dict | tuple | list): A batch from the dataloader.
             optim_wrapper (OptimWrapperDict | OptimWrapper): One wrapper per
-                student name (``SeparateOptimWrapperConstructor``); a single
-                wrapper updates all students with ``sum_i L_i``.
+                student name (``StudentOptimWrapperConstructor`` or
+                ``SeparateOptimWrapperConstructor``); a single wrapper updates
+                all students with ``sum_i L_i``.
 
         Returns:
             Dict[str, Tensor]: Detached log values: per student

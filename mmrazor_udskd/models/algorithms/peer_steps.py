@@ -26,8 +26,8 @@ def student_wrappers(optim_wrapper: Union[OptimWrapperDict, OptimWrapper],
 
     Args:
         optim_wrapper (OptimWrapperDict | OptimWrapper): One wrapper per
-            student name (``SeparateOptimWrapperConstructor``), or one for
-            all.
+            student name (``StudentOptimWrapperConstructor`` or
+            ``SeparateOptimWrapperConstructor``), or one for all.
         names (List[str]): The student names.
 
     Returns:
@@ -42,8 +42,8 @@ def student_wrappers(optim_wrapper: Union[OptimWrapperDict, OptimWrapper],
     missing = set(names) - set(optim_wrapper.keys())
     if missing:
         raise KeyError(f'optim_wrapper has no wrapper for students '
-                       f'{sorted(missing)}; give one per student name with '
-                       'SeparateOptimWrapperConstructor')
+                       f'{sorted(missing)}; build one per student name with '
+                       "constructor='mmrazor.StudentOptimWrapperConstructor'")
     return {name: optim_wrapper[name] for name in names}
 
 
@@ -171,7 +171,7 @@ class SequentialPeerStep(ParallelPeerStep):
         if not isinstance(optim_wrapper, OptimWrapperDict):
             raise ValueError("`model.peer_mode`='sequential' needs one "
                              'optimizer wrapper per student '
-                             '(SeparateOptimWrapperConstructor)')
+                             '(StudentOptimWrapperConstructor)')
         first, *others = names = self.model.student_names
         wrappers = student_wrappers(optim_wrapper, names)
         logits = {first: self.forward(first, wrappers[first], inputs)}
