@@ -1,16 +1,12 @@
 """tools/analysis_tools/benchmark_loader.py: it times the loader it is given
 (one warm-up batch untimed, images counted) and builds real configs'
 loaders."""
-import importlib.util
 import os.path as osp
 
 from ..conftest import REPO_ROOT
+from ..helpers.tool_modules import load_tool
 
-spec = importlib.util.spec_from_file_location(
-    'benchmark_loader',
-    osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark_loader.py'))
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = load_tool('analysis_tools/benchmark_loader')
 
 
 class _Loader:

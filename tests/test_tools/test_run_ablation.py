@@ -1,6 +1,5 @@
 """tools/run_ablation.py and tools/summarize_results.py: statistics against
 hand computation on synthetic work dirs, dry-run commands and resume-skip."""
-import importlib.util
 import json
 import math
 import os
@@ -13,20 +12,13 @@ from typing import Dict, List, Optional
 import numpy as np
 import pytest
 
+from ..helpers.tool_modules import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load(name: str):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-summ = _load('summarize_results')
-abl = _load('run_ablation')
+summ = load_tool('summarize_results')
+abl = load_tool('run_ablation')
 
 #: last-epoch top-1 per (row, student) over seeds 0, 1, 2 (chosen by hand)
 TOP1 = {

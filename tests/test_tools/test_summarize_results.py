@@ -2,29 +2,20 @@
 beside the last one, wall minutes per run and the teacher's confidence on
 the students' train images, against hand-computed values on fake run dirs
 validated every 5 epochs."""
-import importlib.util
 import json
 import math
 import os
 import os.path as osp
-import sys
 from typing import Dict, List
 
 import pytest
 
+from ..helpers.tool_modules import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load(name: str):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-summ = _load('summarize_results')
+summ = load_tool('summarize_results')
 
 #: validation every 5 epochs, as the low-data configs do
 EPOCHS = [5, 10, 15]
