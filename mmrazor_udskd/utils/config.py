@@ -4,6 +4,8 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
 
+from ..engine.optimizers.student_optim_wrapper_constructor import \
+    WRAPPER_KEYS
 from ..models.utils.precision import (check_precision, default_precision,
                                       model_family)
 
@@ -13,9 +15,7 @@ __all__ = [
 ]
 
 #: keys of an optimizer wrapper config that are not per-student overrides
-_WRAPPER_FIELDS = frozenset(('type', 'optimizer', 'paramwise_cfg',
-                             'clip_grad', 'accumulative_counts', 'dtype',
-                             'loss_scale', 'use_fsdp', 'constructor'))
+_WRAPPER_FIELDS = WRAPPER_KEYS | {'constructor'}
 
 
 def _to_amp(wrapper_cfg: ConfigDict, dtype: Optional[str]) -> None:
