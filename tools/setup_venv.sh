@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 MMCV_EXTRA=${MMCV_EXTRA-lite}
-EXTRAS="tests${MMCV_EXTRA:+,$MMCV_EXTRA}"
+# tensorboard: the --vis tensorboard test runs instead of skipping
+EXTRAS="tests,tensorboard${MMCV_EXTRA:+,$MMCV_EXTRA}"
 
 if [ ! -x .venv/bin/python ]; then
     echo "[setup_venv] creating .venv with $($PYTHON --version 2>&1)"
