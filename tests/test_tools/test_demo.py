@@ -152,6 +152,15 @@ def test_quick_demo_end_to_end(tmp_path):
     for label, values in expected.items():
         assert [float(v) for v in rows[label]] == pytest.approx(
             values, abs=0.005), label
+    # every KD stage was given the checkpoint stage 1 wrote (its dumped
+    # config); at one quick epoch the teacher's top-1 is near chance, so
+    # the top-1 comparison below alone would not tell it from a random one
+    from mmengine.config import Config
+    teacher_ckpt = demo.find_checkpoint(str(work / 'teacher_r50'))
+    for stage in demo.STAGES:
+        dumped = Config.fromfile(str(work / stage.name / stage.config))
+        expected_ckpt = teacher_ckpt if stage.needs_teacher else None
+        assert dumped.model.get('teacher_ckpt') == expected_ckpt, stage.name
     teacher = finals['teacher_r50']['accuracy/top1']
     match = re.search(r'Teacher ResNet-50 top-1: (\d+\.\d\d)', proc.stdout)
     assert match and float(match.group(1)) == pytest.approx(teacher,
