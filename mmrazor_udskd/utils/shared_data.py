@@ -7,8 +7,16 @@ build small class-balanced subsets as symlink trees that mmpretrain's
 """
 import os
 import os.path as osp
+import shutil
 import tarfile
-from typing import Dict, List, Optional
+import tempfile
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: extraction is not locked
+    fcntl = None
 
 __all__ = [
     'ARCHIVES', 'shared_data_dir', 'cache_dir', 'extract_dataset',
@@ -48,9 +56,29 @@ def cache_dir() -> str:
     return path
 
 
+@contextmanager
+def _exclusive(path: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the
+    block: one process at a time, the others wait."""
+    with open(path, 'a') as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def extract_dataset(name: str) -> Optional[str]:
     """Extract a shared archive once and return its root, or None if the
     shared data folder or the archive is missing.
+
+    Safe to call from several processes at once (parallel test workers,
+    two training runs): one extracts, under a lock file in the cache
+    folder, into a private temporary folder that is renamed into place
+    when complete; the others wait for it and reuse the result. A tree
+    left without its completion marker by a killed extraction is replaced.
 
     Args:
         name (str): A key of :data:`ARCHIVES`.
@@ -62,15 +90,25 @@ def extract_dataset(name: str) -> Optional[str]:
     src = osp.join(data, archive)
     if not osp.isfile(src):
         return None
-    root = osp.join(cache_dir(), folder)
-    done = osp.join(cache_dir(), f'.{folder}.done')
-    if not osp.exists(done):
-        tmp = root + '.partial'
-        os.makedirs(tmp, exist_ok=True)
-        with tarfile.open(src) as tar:
-            tar.extractall(tmp, filter='data')
-        inner = osp.join(tmp, folder)
-        os.replace(inner if osp.isdir(inner) else tmp, root)
+    cache = cache_dir()
+    root = osp.join(cache, folder)
+    done = osp.join(cache, f'.{folder}.done')
+    if osp.exists(done):
+        return root
+    with _exclusive(osp.join(cache, f'.{folder}.lock')):
+        if osp.exists(done):  # another process finished meanwhile
+            return root
+        tmp = tempfile.mkdtemp(prefix=f'.{folder}.', dir=cache)
+        try:
+            with tarfile.open(src) as tar:
+                tar.extractall(tmp, filter='data')
+            inner = osp.join(tmp, folder)
+            if osp.isdir(root):  # incomplete: no completion marker
+                shutil.rmtree(root)
+            os.replace(inner if osp.isdir(inner) else tmp, root)
+        finally:
+            if osp.isdir(tmp):
+                shutil.rmtree(tmp)
         open(done, 'w').close()
     return root
 
