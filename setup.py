@@ -83,7 +83,7 @@ setup(
     ],
     extras_require={
         'lite': ['mmcv-lite==2.1.0'],
-        'tests': ['pytest', 'pytest-reverse', 'scipy'],
+        'tests': ['pytest', 'pytest-reverse', 'pytest-xdist', 'scipy'],
         # tools/train.py --vis tensorboard
         'tensorboard': ['tensorboard'],
     },

@@ -21,6 +21,23 @@ CPU_CFG_OPTIONS: List[str] = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n``, on by default in pytest.ini), split the
+    cores between the workers: each worker, and every training subprocess
+    it starts, runs ``cores // workers`` intra-op threads (at least 1), so
+    parallel workers do not oversubscribe the CPU. An ``OMP_NUM_THREADS``
+    set by the user is kept."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '0'))
+    if workers < 1 or 'OMP_NUM_THREADS' in os.environ:
+        return
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+             else os.cpu_count() or 1)
+    threads = max(1, cores // workers)
+    os.environ['OMP_NUM_THREADS'] = str(threads)
+    import torch
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return REPO_ROOT
