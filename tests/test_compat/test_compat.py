@@ -52,6 +52,7 @@ def test_every_patch_has_a_reason():
 
 
 # 1 ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_quant_backend_config_breakage_and_fix():
     code = """
     import mmrazor_udskd
@@ -87,6 +88,7 @@ def test_mmrazor_distill_modules_import():
 
 
 # 2 ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_kd_soft_ce_breakage_and_fix():
     code = """
     import torch, mmrazor_udskd
@@ -127,6 +129,7 @@ print('LOADED')
 """
 
 
+@pytest.mark.slow
 def test_weights_only_breakage_and_fix(tmp_path):
     code = WEIGHTS_ONLY_CODE.replace('{path!r}', repr(str(tmp_path / 'c.pth')))
     broken = run_py(code, disable='weights_only_allowlist')
@@ -167,6 +170,7 @@ print('WORLD', get_world_size(), torch.distributed.get_backend())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU-only box')
+@pytest.mark.slow
 def test_init_dist_cpu_breakage_and_fix():
     env = dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
                MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()))
@@ -197,6 +201,7 @@ print('WRAPPED', model.device_ids)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU-only box')
+@pytest.mark.slow
 def test_ddp_cpu_device_ids_breakage_and_fix():
     env = dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()))
     broken = run_py(DDP_CODE, disable='ddp_cpu_device_ids', env=env)
@@ -227,6 +232,7 @@ server.shutdown()
 """
 
 
+@pytest.mark.slow
 def test_http_weights_only_breakage_and_fix(tmp_path):
     marker = tmp_path / 'pwned'
     torch.save({'state_dict': {}, 'x': _Hostile(str(marker))},

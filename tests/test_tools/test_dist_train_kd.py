@@ -6,6 +6,7 @@ import socket
 import subprocess
 import textwrap
 
+import pytest
 import torch
 
 from ..conftest import CPU_CFG_OPTIONS, REPO_ROOT
@@ -35,6 +36,9 @@ class RankDumpHook(Hook):
     def after_train(self, runner):
         self._dump(runner, 'final')
 '''
+
+
+pytestmark = pytest.mark.slow  # two training processes
 
 
 def free_port() -> int:

@@ -13,6 +13,8 @@ from mmpretrain.structures import DataSample
 
 from ..conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # trains through tools/train.py
+
 KD_CFG = 'configs/kd/kd_logits_resnet50_resnet18_1xb64_cifar10.py'
 RECORD_AT = 4  # the 4th of 7 iterations (100 images, batch 16)
 

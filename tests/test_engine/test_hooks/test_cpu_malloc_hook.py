@@ -40,6 +40,7 @@ def _faults(mode: str) -> list:
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_retain_stops_refaulting_freed_blocks():
     pages = 64 * 1024 * 1024 // 4096
     default, retained = _faults('default'), _faults('retain')
@@ -52,6 +53,7 @@ def test_retain_stops_refaulting_freed_blocks():
     assert max(retained[3:]) < 0.02 * pages, retained
 
 
+@pytest.mark.slow
 def test_restore_default_malloc():
     pages = 64 * 1024 * 1024 // 4096
     restored = _faults('retain-restore')

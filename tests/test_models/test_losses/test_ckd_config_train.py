@@ -3,6 +3,10 @@ import math
 import os.path as osp
 import re
 
+import pytest
+
+pytestmark = pytest.mark.slow  # trains through tools/train.py
+
 CONFIG = 'configs/ckd/ckd_logits_resnet50_resnet18_1xb64_cifar10.py'
 BATCH = 16
 WEIGHT = 100.0  # the config's loss_ckd.loss_weight (temperature 1)
