@@ -79,6 +79,22 @@ def load_ckpt(path: str) -> Dict:
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
+def assert_same_tensors(a, b, what: str) -> None:
+    """Nested dicts/lists of tensors and numbers are exactly equal."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), what
+    elif isinstance(a, dict):
+        assert set(a) == set(b), (what, set(a) ^ set(b))
+        for key in a:
+            assert_same_tensors(a[key], b[key], f'{what}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), what
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tensors(x, y, f'{what}[{i}]')
+    else:
+        assert a == b, (what, a, b)
+
+
 def subprocess_env(**extra: str) -> Dict[str, str]:
     """The environment for training subprocesses."""
     env = dict(os.environ)

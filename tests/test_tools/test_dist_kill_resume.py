@@ -10,11 +10,11 @@ import time
 from typing import List
 
 import pytest
-import torch
 
 from ..conftest import CPU_CFG_OPTIONS, REPO_ROOT
-from ..helpers.runner_configs import (DEFAULT_HOOKS, free_port, load_ckpt,
-                                      subprocess_env, write_config)
+from ..helpers.runner_configs import (DEFAULT_HOOKS, assert_same_tensors,
+                                      free_port, load_ckpt, subprocess_env,
+                                      write_config)
 
 pytestmark = pytest.mark.slow  # three 2-rank training runs
 
@@ -70,22 +70,6 @@ def _kill_all(path: str) -> None:
             pass
 
 
-def _same(a, b, what: str) -> None:
-    """Nested dicts/lists of tensors and numbers are exactly equal."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and torch.equal(a, b), what
-    elif isinstance(a, dict):
-        assert set(a) == set(b), (what, set(a) ^ set(b))
-        for key in a:
-            _same(a[key], b[key], f'{what}.{key}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), what
-        for i, (x, y) in enumerate(zip(a, b)):
-            _same(x, y, f'{what}[{i}]')
-    else:
-        assert a == b, (what, a, b)
-
-
 def test_two_rank_sigkill_then_resume_equals_uninterrupted(
         cifar10_tiny, tmp_path):
     marker = str(tmp_path / 'paused')
@@ -138,16 +122,17 @@ def test_two_rank_sigkill_then_resume_equals_uninterrupted(
     b = load_ckpt(osp.join(run_dir, 'epoch_2.pth'))
     assert (a['meta']['epoch'], a['meta']['iter']) == (2, 6)
     # every weight and buffer (rank 0 saves), bit for bit
-    _same(a['state_dict'], b['state_dict'], 'state_dict')
+    assert_same_tensors(a['state_dict'], b['state_dict'], 'state_dict')
     assert any(k.startswith('mbv2.') for k in a['state_dict'])
     # each student's optimizer state and LR schedule
     assert set(a['optimizer']) == {'r18', 'mbv2'}
     assert a['optimizer']['mbv2']['state'], 'no momentum buffers saved'
-    _same(a['optimizer'], b['optimizer'], 'optimizer')
-    _same(a['param_schedulers'], b['param_schedulers'], 'param_schedulers')
+    assert_same_tensors(a['optimizer'], b['optimizer'], 'optimizer')
+    assert_same_tensors(a['param_schedulers'], b['param_schedulers'],
+                        'param_schedulers')
     # the logged (rank-mean) training losses of epoch 2, iteration by
     # iteration
     loss_a = a['message_hub']['log_scalars']['train/loss']
     loss_b = b['message_hub']['log_scalars']['train/loss']
-    _same(loss_a.data[0].tolist()[-3:], loss_b.data[0].tolist()[-3:],
-          'train/loss of epoch 2')
+    assert_same_tensors(loss_a.data[0].tolist()[-3:],
+                        loss_b.data[0].tolist()[-3:], 'train/loss of epoch 2')

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from ..conftest import CPU_CFG_OPTIONS, REPO_ROOT
-from ..helpers.runner_configs import (DEFAULT_HOOKS,
+from ..helpers.runner_configs import (DEFAULT_HOOKS, assert_same_tensors,
                                       assert_weights_only_is_default,
                                       load_ckpt, subprocess_env, write_config)
 
@@ -50,22 +50,6 @@ def _run(cmd: List[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO_ROOT, env=subprocess_env(),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=600)
-
-
-def _assert_same_tensors(a, b, what: str) -> None:
-    """Nested dicts/lists of tensors and numbers are exactly equal."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and torch.equal(a, b), what
-    elif isinstance(a, dict):
-        assert set(a) == set(b), (what, set(a) ^ set(b))
-        for key in a:
-            _assert_same_tensors(a[key], b[key], f'{what}.{key}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), what
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same_tensors(x, y, f'{what}[{i}]')
-    else:
-        assert a == b, (what, a, b)
 
 
 @pytest.mark.slow
@@ -156,14 +140,14 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(
     a = load_ckpt(osp.join(ref_dir, 'epoch_3.pth'))
     b = load_ckpt(osp.join(run_dir, 'epoch_3.pth'))
     # every weight and buffer of students and teacher, bit for bit
-    _assert_same_tensors(a['state_dict'], b['state_dict'], 'state_dict')
+    assert_same_tensors(a['state_dict'], b['state_dict'], 'state_dict')
     assert any(k.startswith('r18.') for k in a['state_dict'])
     # each student's optimizer: momentum buffers, lr, ...
     assert set(a['optimizer']) == {'r18', 'mbv2'}
-    _assert_same_tensors(a['optimizer'], b['optimizer'], 'optimizer')
+    assert_same_tensors(a['optimizer'], b['optimizer'], 'optimizer')
     assert a['optimizer']['r18']['state'], 'no momentum buffers saved'
     # LR schedules of both students
-    _assert_same_tensors(a['param_schedulers'], b['param_schedulers'],
+    assert_same_tensors(a['param_schedulers'], b['param_schedulers'],
                          'param_schedulers')
     for key in ('epoch', 'iter', 'seed'):
         assert a['meta'][key] == b['meta'][key], key
@@ -181,5 +165,5 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(
     # the same training losses, iteration by iteration
     loss_a = a['message_hub']['log_scalars']['train/loss']
     loss_b = b['message_hub']['log_scalars']['train/loss']
-    _assert_same_tensors(loss_a.data[0].tolist(), loss_b.data[0].tolist(),
+    assert_same_tensors(loss_a.data[0].tolist(), loss_b.data[0].tolist(),
                          'train/loss history')
