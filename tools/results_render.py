@@ -172,8 +172,10 @@ def render_markdown(stats: Dict[str, object],
                          f"{w['n']} |")
     teacher = stats.get('teacher')
     if teacher:
-        lines.append(f"| teacher training | {teacher['wall_s'] / 60:.1f} "
-                     "| 1 |")
+        legs = teacher.get('legs', 1)
+        what = f' ({legs} resumed legs)' if legs > 1 else ''
+        lines.append(f"| teacher training{what} | "
+                     f"{teacher['wall_s'] / 60:.1f} | 1 |")
     lines += ['', '### Teacher (ResNet-50)', '']
     if teacher and 'top1' in teacher:
         lines.append(f"* test top-1 {teacher['top1']:.2f}%, top-5 "

@@ -26,8 +26,10 @@ import json
 import math
 import os
 import os.path as osp
+import re
 import shutil
 import sys
+from datetime import datetime
 from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -38,7 +40,8 @@ from results_render import (ENSEMBLE, ROW_LABELS,  # noqa: E402
 
 __all__ = [
     'ROW_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'RUN_INFO', 'is_finished',
-    'read_val_records', 'run_metrics', 'mean_std', 'paired_test', 'collect',
+    'read_val_records', 'run_metrics', 'leg_seconds', 'mean_std',
+    'paired_test', 'collect',
     'render_markdown', 'save_curves', 'summarize', 'main'
 ]
 
@@ -125,6 +128,37 @@ def run_metrics(work_dir: str,
             last_epoch=epochs[-1], best_top1=curve[best],
             best_epoch=epochs[best], epochs=epochs, curve=curve)
     return out
+
+
+def leg_seconds(work_dir: str) -> List[float]:
+    """Wall seconds of every leg of a run resumed with ``--resume``.
+
+    mmengine starts a timestamped folder with a log of the same name each
+    time a run (re)starts; a leg lasts from its log's first timestamped line
+    to its last. A leg killed from outside (a session ending, SIGKILL) never
+    reaches ``ablation_run.json``, whose ``wall_s`` therefore holds only the
+    legs that ended; the logs hold them all.
+
+    Args:
+        work_dir (str): The run's work dir.
+
+    Returns:
+        List[float]: Seconds per leg, in order of start.
+    """
+    stamp = re.compile(r'^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)')
+    legs = []
+    for log in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))):
+        leg = osp.basename(osp.dirname(log))
+        if not re.fullmatch(r'\d{8}_\d{6}', leg) or \
+                osp.basename(log) != leg + '.log':
+            continue
+        with open(log, errors='replace') as f:
+            times = [m.group(1) for m in map(stamp.match, f) if m]
+        if times:
+            first, last = (datetime.strptime(t, '%Y/%m/%d %H:%M:%S')
+                           for t in (times[0], times[-1]))
+            legs.append((last - first).total_seconds())
+    return legs
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, float, int]:
@@ -240,8 +274,14 @@ def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
     teacher = None
     for name, info in runs.items():
         if info['row'] == 'teacher':
+            wall_s, legs = float(info['wall_s']), 1
+            if '--resume' in str(info['command']).split():
+                by_leg = leg_seconds(osp.join(work_dir, name))
+                # the killed legs' time too (their logs, not the record)
+                wall_s, legs = max(wall_s, sum(by_leg)), max(1, len(by_leg))
             teacher = dict(info['metrics'].get('teacher', {}),
-                           wall_s=info['wall_s'], command=info['command'])
+                           wall_s=wall_s, legs=legs,
+                           command=info['command'])
             continue
         wall.setdefault(info['row'], []).append(float(info['wall_s']))
         per_run[info['row']] = max(per_run.get(info['row'], 0), len(

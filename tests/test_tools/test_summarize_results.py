@@ -193,3 +193,48 @@ def test_teacher_confidence_on_test_and_train_images(report):
     assert 'share with w < 0.5: 12.5%' in train
     assert report['confidence_train']['weight_mean'] == 0.812
     assert '* test top-1 58.00%, top-5 98.00% (after epoch 15)' in md
+
+
+def _log(work_dir: str, stamp: str, times: List[str]) -> None:
+    """One leg's mmengine log: ``<stamp>/<stamp>.log``, lines stamped
+    ``2026/01/01 HH:MM:SS`` as mmengine writes them."""
+    leg = osp.join(work_dir, stamp)
+    os.makedirs(leg, exist_ok=True)
+    with open(osp.join(leg, stamp + '.log'), 'w') as f:
+        for t in times:
+            f.write(f'2026/01/01 {t} - mmengine - INFO - Epoch(train) ...\n')
+            f.write('    a continuation line without a time stamp\n')
+
+
+def test_resumed_teacher_counts_its_killed_legs(tmp_path):
+    """A teacher killed after 30 min and resumed for 90 more: the record
+    (written when the last leg ended) holds 90 min, its logs 120."""
+    wd = str(tmp_path / 'abl')
+    _write_run(wd, 'teacher', 'teacher', 0, {'teacher': ''},
+               {'teacher': [50.0, 55.0, 58.0]}, 5400.0)
+    teacher = osp.join(wd, 'teacher')
+    _log(teacher, '20260101_100000', ['10:00:05', '10:10:00', '10:30:05'])
+    _log(teacher, '20260101_110000', ['11:00:00', '12:30:00'])
+    # not a leg: a folder of another name, a log of another name
+    _log(teacher, 'notes', ['00:00:00', '09:00:00'])
+    os.makedirs(osp.join(teacher, '20260101_130000'))
+    with open(osp.join(teacher, '20260101_130000', 'other.log'), 'w') as f:
+        f.write('2026/01/01 13:00:00 x\n2026/01/01 15:00:00 y\n')
+    assert summ.leg_seconds(teacher) == [1800.0, 5400.0]
+    info_path = osp.join(teacher, summ.RUN_INFO)
+    with open(info_path) as f:
+        info = json.load(f)
+
+    def teacher_row() -> List[str]:
+        out = summ.summarize(wd, ['teacher'], out_dir=str(tmp_path / 'out'),
+                             plots=False)
+        return [ln for ln in out['markdown'].split('\n')
+                if ln.startswith('| teacher training')]
+
+    # without --resume the legs are separate runs: the record is the time
+    assert teacher_row() == ['| teacher training | 90.0 | 1 |']
+    info['command'] = 'python tools/train.py cfg.py --work-dir x --resume'
+    with open(info_path, 'w') as f:
+        json.dump(info, f)
+    assert teacher_row() == ['| teacher training (2 resumed legs) | 120.0 '
+                             '| 1 |']
