@@ -133,11 +133,9 @@ def run_metrics(work_dir: str,
 def leg_seconds(work_dir: str) -> List[float]:
     """Wall seconds of every leg of a run resumed with ``--resume``.
 
-    mmengine starts a timestamped folder with a log of the same name each
-    time a run (re)starts; a leg lasts from its log's first timestamped line
-    to its last. A leg killed from outside (a session ending, SIGKILL) never
-    reaches ``ablation_run.json``, whose ``wall_s`` therefore holds only the
-    legs that ended; the logs hold them all.
+    mmengine starts ``<stamp>/<stamp>.log`` at every (re)start; a leg lasts
+    from its first time-stamped line to its last. A killed leg never reaches
+    ``ablation_run.json``, whose ``wall_s`` holds only the legs that ended.
 
     Args:
         work_dir (str): The run's work dir.
