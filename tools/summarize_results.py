@@ -147,15 +147,12 @@ def leg_seconds(work_dir: str) -> List[float]:
     legs = []
     for log in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))):
         leg = osp.basename(osp.dirname(log))
-        if not re.fullmatch(r'\d{8}_\d{6}', leg) or \
-                osp.basename(log) != leg + '.log':
-            continue
-        with open(log, errors='replace') as f:
-            times = [m.group(1) for m in map(stamp.match, f) if m]
-        if times:
-            first, last = (datetime.strptime(t, '%Y/%m/%d %H:%M:%S')
-                           for t in (times[0], times[-1]))
-            legs.append((last - first).total_seconds())
+        if re.fullmatch(r'\d{8}_\d{6}', leg) and log.endswith(
+                osp.join(leg, leg + '.log')):
+            with open(log, errors='replace') as f:
+                t = [datetime.strptime(m.group(1), '%Y/%m/%d %H:%M:%S')
+                     for m in map(stamp.match, f) if m]
+            legs += [(t[-1] - t[0]).total_seconds()] if t else []
     return legs
 
 
@@ -369,8 +366,7 @@ def summarize(work_dir: str, run_names: Sequence[str],
                        wall=stats['wall'], confidence=confidence,
                        confidence_train=confidence_train,
                        hyper=hyper,
-                       runs={k: {kk: vv for kk, vv in v.items()}
-                             for k, v in stats['runs'].items()}),
+                       runs={k: dict(v) for k, v in stats['runs'].items()}),
                   f, indent=2, default=str)
     print(text)
     stats['markdown'] = text
