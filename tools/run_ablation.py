@@ -62,7 +62,6 @@ import json
 import os
 import os.path as osp
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -73,6 +72,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools'))
 
+from ablation_lock import LOCK, take_lock  # noqa: E402
 from ablation_plan import (DATASETS, ROWS, TINY100_CLASSES,  # noqa: E402
                            Run, confidence_command, student_runs,
                            teacher_checkpoint, teacher_data_root,
@@ -81,12 +81,9 @@ from summarize_results import RUN_INFO, is_finished, summarize  # noqa: E402
 
 __all__ = [
     'DATASETS', 'ROWS', 'Run', 'parse_args', 'prepare_data', 'teacher_run',
-    'student_runs', 'confidence_command', 'execute', 'main'
+    'student_runs', 'confidence_command', 'LOCK', 'take_lock', 'execute',
+    'main'
 ]
-
-
-#: held in a run's work dir while some instance of the tool trains it
-LOCK = 'ablation.lock'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -216,55 +213,6 @@ def prepare_data(args: argparse.Namespace, work_dir: str,
                         '--class-list', TINY100_CLASSES], cwd=REPO,
                        check=True)
     return out
-
-
-def _lock_owner_alive(lock: str) -> bool:
-    """Whether the process that wrote ``lock`` (``host pid``) may still run:
-    True unless it ran on this host and is gone. An empty lock (older
-    versions wrote no owner) counts as stale unless it was created in the
-    last seconds (its owner may not have written yet)."""
-    try:
-        with open(lock) as f:
-            host, pid = f.read().split()
-        pid = int(pid)
-    except (OSError, ValueError):
-        try:
-            return time.time() - os.path.getmtime(lock) < 10
-        except OSError:
-            return False
-    if host != socket.gethostname():
-        return True  # another machine's instance: cannot tell
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def take_lock(lock: str) -> bool:
-    """Create ``lock`` for this process; a lock left by a process of this
-    host that no longer runs (killed, machine restarted) is taken over.
-
-    Args:
-        lock (str): The lock file's path.
-
-    Returns:
-        bool: Whether this process now holds the lock.
-    """
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if _lock_owner_alive(lock):
-                return False
-            os.remove(lock)  # stale
-            continue
-        with os.fdopen(fd, 'w') as f:
-            f.write(f'{socket.gethostname()} {os.getpid()}\n')
-        return True
-    return False
 
 
 def execute(run: Run, threads: int) -> int:
