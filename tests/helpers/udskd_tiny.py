@@ -1,8 +1,11 @@
 """Tiny mmpretrain classifiers and batches shared by the algorithm tests."""
+import math
+from collections import defaultdict
 from typing import Dict, List, Optional
 
 import mmrazor_udskd  # noqa: F401  isort:skip  (before mmrazor)
 import torch
+import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
 NUM_CLASSES = 5
@@ -74,3 +77,34 @@ def separate_optim(model, names: List[str] = ('r18', 'mbv2'), lr=0.1):
     cfg = {n: dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9))
            for n in names}
     return SeparateOptimWrapperConstructor(cfg)(model)
+
+
+#: the paper's temperature, the algorithm's default
+TAU = 4.0
+
+
+def ref_kl(student: torch.Tensor, target: torch.Tensor,
+           tau: float = TAU) -> torch.Tensor:
+    """tau^2 KL(softmax(target/tau) || softmax(student/tau)) per sample."""
+    p_t = F.softmax(target / tau, dim=1)
+    return tau**2 * (p_t * (F.log_softmax(target / tau, dim=1) -
+                            F.log_softmax(student / tau, dim=1))).sum(1)
+
+
+def ref_weight(teacher: torch.Tensor) -> torch.Tensor:
+    """w = 1 - H(softmax(z_t)) / log C."""
+    p = F.softmax(teacher, dim=1)
+    entropy = -(p * p.log()).sum(1)
+    return 1 - entropy / math.log(teacher.size(1))
+
+
+def record_logits(model) -> Dict[str, List[torch.Tensor]]:
+    """Forward hooks on the teacher and every student: their logits per
+    call (the hook runs once per forward, so len() counts the forwards)."""
+    seen: Dict[str, List[torch.Tensor]] = defaultdict(list)
+    modules = dict(model.students, teacher=model.teacher)
+    for name, module in modules.items():
+        module.register_forward_hook(
+            lambda mod, args, out, name=name: seen[name].append(
+                out.detach().clone()))
+    return seen
