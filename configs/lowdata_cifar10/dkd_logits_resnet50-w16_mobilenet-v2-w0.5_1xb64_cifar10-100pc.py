@@ -20,3 +20,11 @@ model = dict(
                 preds_T=dict(from_student=False, recorder='fc'),
                 gt_labels=dict(recorder='gt_labels', from_student=True,
                                data_idx=1)))))
+
+# the DKD term warmed up linearly over the first 20 epochs, as in configs/dkd/
+# (the DKD paper's recipe): at full weight from the first step the
+# MobileNetV2 student's loss is NaN within the first epoch
+custom_hooks = _base_.custom_hooks + [
+    dict(type='DistillLossWarmupHook', loss_names=['loss_dkd'],
+         warmup_epochs=20)
+]
