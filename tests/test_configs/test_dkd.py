@@ -59,6 +59,31 @@ def test_dkd_configs():
         assert cfg.custom_hooks[-1].loss_names == ['loss_dkd']
 
 
+def test_lowdata_dkd_configs_keep_the_dkd_recipe():
+    """The low-data protocol's DKD row (configs/lowdata_cifar10/) inherits
+    its KD configs, not configs/dkd/: it must still carry DKD's settings
+    and warm-up (without the warm-up its MobileNetV2 student's loss is NaN
+    within the first epoch)."""
+    from mmengine.config import Config
+    found = sorted(glob.glob(cfg_path('lowdata_cifar10/dkd_*.py')))
+    assert len(found) == 2, found
+    for path in found:
+        cfg = Config.fromfile(path)
+        kd = Config.fromfile(path.replace('/dkd_', '/kd_'))
+        loss = cfg.model.distiller.distill_losses
+        assert list(loss) == ['loss_dkd']
+        assert (loss.loss_dkd.alpha, loss.loss_dkd.beta, loss.loss_dkd.tau,
+                loss.loss_dkd.loss_weight) == (1.0, 8.0, 4.0, 1.0)
+        assert cfg.model.architecture.head.loss.loss_weight == 1.0  # CE
+        assert cfg.model.architecture.backbone == \
+            kd.model.architecture.backbone
+        assert [h.type for h in cfg.custom_hooks] == [
+            h.type for h in kd.custom_hooks] + ['DistillLossWarmupHook']
+        warmup = cfg.custom_hooks[-1]
+        assert (warmup.warmup_epochs, warmup.loss_names) == (20,
+                                                             ['loss_dkd'])
+
+
 def dkd_reference(z_s, z_t, y, alpha, beta, tau):
     """DKD written out (arXiv 2203.08679, Eq. 7): alpha * TCKD + beta * NCKD,
     both KL(teacher || student) * tau^2, batch mean."""
