@@ -2,18 +2,23 @@
 with weighting 'none', CKD as the teacher term, equality with MMRazor's
 built-in KD, and NaN logits or losses stopping a step before any update."""
 import copy
+import os.path as osp
 from typing import Dict
 
 import mmrazor_udskd  # noqa: F401  isort:skip  (before mmrazor)
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmrazor.registry import MODELS
 
 from ...helpers.udskd_tiny import (TAU, algorithm_cfg, build_algorithm,
                                    make_batch, record_logits, ref_kl,
                                    separate_optim, tiny_classifier)
+
+from ...conftest import REPO_ROOT as REPO
+KD = 'configs/kd/kd_logits_resnet50_resnet18_1xb64_cifar10.py'
 
 
 def test_weighting_none_and_no_peer_configs():
@@ -70,22 +75,15 @@ def test_ckd_as_teacher_loss():
 
 def _kd_single_teacher(student: dict, teacher: dict,
                        data_preprocessor: dict):
-    """MMRazor's logit KD (configs/_base_/algorithms/kd_logits.py)."""
-    return MODELS.build(dict(
-        _scope_='mmrazor', type='SingleTeacherDistill', architecture=student,
-        teacher=teacher, teacher_norm_eval=True,
-        data_preprocessor=data_preprocessor,
-        distiller=dict(
-            type='ConfigurableDistiller',
-            student_recorders=dict(
-                fc=dict(type='ModuleOutputs', source='head.fc')),
-            teacher_recorders=dict(
-                fc=dict(type='ModuleOutputs', source='head.fc')),
-            distill_losses=dict(
-                loss_kl=dict(type='KLDivergence', tau=4, loss_weight=0.7)),
-            loss_forward_mappings=dict(loss_kl=dict(
-                preds_S=dict(from_student=True, recorder='fc'),
-                preds_T=dict(from_student=False, recorder='fc'))))))
+    """The shipped built-in KD config's algorithm (KLDivergence, tau 4,
+    weight .7), as MMRazor's own ``SingleTeacherDistill``, over tiny nets."""
+    model = Config.fromfile(osp.join(REPO, KD)).model.to_dict()
+    assert model['distiller']['distill_losses']['loss_kl'] == dict(
+        type='KLDivergence', tau=4, loss_weight=0.7)
+    model.update(type='SingleTeacherDistill', architecture=student,
+                 teacher=teacher, data_preprocessor=data_preprocessor)
+    model.pop('teacher_ckpt')
+    return MODELS.build(model)
 
 
 def test_equals_mmrazor_kd_with_weighting_none_and_no_peer():
