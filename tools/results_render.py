@@ -9,8 +9,8 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
-    'ROW_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'ENSEMBLE', 'render_markdown',
-    'save_curves'
+    'ROW_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'ENSEMBLE', 'render_headline',
+    'render_markdown', 'save_curves'
 ]
 
 #: ablation rows in table order, with their labels
@@ -70,6 +70,47 @@ def _confidence_line(c: Dict[str, object], where: str) -> str:
             f"{100 * c['uncertain_ratio']:.1f}%")
 
 
+def _gain_cell(entry: Dict[str, object]) -> str:
+    """``+Δ (p x, n k)`` of a student against built-in KD, or a dash."""
+    vs = entry.get('vs_kd')
+    if vs is None:
+        return '—'
+    t = vs['top1']
+    sign = '+' if t['gain'] >= 0 else ''
+    return f"{sign}{t['gain']:.2f} (p {_fmt_p(t['p'])}, n {t['n']})"
+
+
+def render_headline(stats: Dict[str, object]) -> List[str]:
+    """The one table a reader needs first: per row and student the last
+    epoch's top-1 (mean ± std) and its paired gain over built-in KD, and
+    the dual rows' ensemble.
+
+    Args:
+        stats (Dict[str, object]): From :func:`collect`.
+
+    Returns:
+        List[str]: Markdown lines, heading included.
+    """
+    lines = ['### Summary (top-1 %, last epoch, mean ± std over seeds; '
+             'Δ: paired gain over built-in KD in points, two-sided t-test)',
+             '', '| row | ResNet-18 | Δ vs KD | MobileNetV2 | Δ vs KD | '
+             'ensemble | seeds |', '| --- | ---: | --- | ---: | --- | ---: '
+             '| --- |']
+    for row, entry in stats['rows'].items():
+        cells = []
+        for student in STUDENTS:
+            e = entry.get(student, {})
+            cells += [_fmt(e.get('top1_mean', float('nan')),
+                           e.get('top1_std', float('nan'))),
+                      '' if row == 'kd' else _gain_cell(e)]
+        ens = entry.get(ENSEMBLE)
+        cells.append(_fmt(ens['top1_mean'], ens['top1_std']) if ens else '')
+        seeds = sorted({s for e in entry.values() for s in e['seeds']})
+        lines.append(f'| {ROW_LABELS[row]} | ' + ' | '.join(cells) +
+                     f" | {','.join(map(str, seeds))} |")
+    return lines + ['']
+
+
 def render_markdown(stats: Dict[str, object],
                     hyper: Optional[Dict[str, object]] = None,
                     confidence: Optional[Dict[str, object]] = None,
@@ -94,7 +135,7 @@ def render_markdown(stats: Dict[str, object],
     Returns:
         str: The Markdown text.
     """
-    lines: List[str] = []
+    lines: List[str] = render_headline(stats)
     rows = stats['rows']
     lines += ['### Top-1 / top-5 on the test split (%, last epoch, '
               'mean ± std over seeds)', '',

@@ -238,3 +238,28 @@ def test_resumed_teacher_counts_its_killed_legs(tmp_path):
         json.dump(info, f)
     assert teacher_row() == ['| teacher training (2 resumed legs) | 120.0 '
                              '| 1 |']
+
+
+def test_summary_table_comes_first(report):
+    """Top-1, the paired gain over KD and the ensemble in one table that
+    opens the report. udskd r18 last 44, 46, 48 vs kd 40, 41 (seeds 0, 1):
+    differences 4, 5, t = 4.5 / (sqrt(.5) / sqrt(2)) = 9 with one degree of
+    freedom, whose two-sided p is 1 - 2 atan(9) / pi."""
+    md = report['markdown']
+    assert md.startswith('### Summary')
+    cells = _cells(md, 'Summary', summ.ROW_LABELS['udskd'])
+    p_r18 = 1 - 2 * math.atan(9.0) / math.pi             # 0.0704
+    # mbv2 25, 28, 27 vs 40, 41: differences -15, -13, t = -14
+    p_mbv2 = 1 - 2 * math.atan(14.0) / math.pi           # 0.0454
+    assert cells == ['46.00 ± 2.00', f'+4.50 (p {p_r18:.3f}, n 2)',
+                     f'{80 / 3:.2f} ± {math.sqrt(42 / 18):.2f}',
+                     f'-14.00 (p {p_mbv2:.3f}, n 2)', '52.00 ± 3.00',
+                     '0,1,2']
+    assert cells[1] == '+4.50 (p 0.070, n 2)'
+    kd = _cells(md, 'Summary', summ.ROW_LABELS['kd'])
+    assert kd == [f'40.50 ± {math.sqrt(0.5):.2f}', '', '40.50 ± 0.71', '',
+                  '', '0,1']
+    # a row with one seed has no test
+    conf = _cells(md, 'Summary', summ.ROW_LABELS['kd-conf'])
+    assert conf[:2] == ['41.00', '+1.00 (p n/a, n 1)']
+    assert conf[2:] == ['—', '—', '', '0']
