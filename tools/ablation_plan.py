@@ -19,7 +19,7 @@ from summarize_results import ROW_LABELS, STUDENTS  # noqa: E402
 
 __all__ = [
     'DATASETS', 'ROWS', 'STUDENT_STEMS', 'TEACHER_STEM', 'SINGLE_ROWS',
-    'DUAL_ROWS', 'NO_TEACHER_ROWS', 'TINY100_CLASSES', 'Run',
+    'DUAL_ROWS', 'NO_TEACHER_ROWS', 'CKPT_EVERY', 'TINY100_CLASSES', 'Run',
     'common_options', 'teacher_data_root', 'teacher_run',
     'teacher_checkpoint', 'student_runs', 'confidence_command'
 ]
@@ -71,6 +71,9 @@ DUAL_ROWS: Dict[str, tuple] = {
 }
 #: rows whose runs use no teacher
 NO_TEACHER_ROWS = ('hard', 'dml')
+#: student runs (and a teacher trained for --teacher-epochs) save every this
+#: many epochs, so that a stopped run resumes instead of starting again
+CKPT_EVERY = 5
 
 TINY100_CLASSES = osp.join(REPO, 'configs', '_base_', 'datasets',
                            'tiny_imagenet100_classes.txt')
@@ -123,7 +126,9 @@ def common_options(args: argparse.Namespace, data_root: str,
         args (argparse.Namespace): The tool's options.
         data_root (str): The data root.
         epochs (int, optional): The run's epochs (max_epochs, cosine end
-            and T_max; one checkpoint, at the end); None keeps the config's.
+            and T_max); None keeps the config's. A checkpoint every
+            ``CKPT_EVERY`` epochs and at the end, only the latest kept, so
+            a stopped run resumes (:meth:`Run.command`).
         seed (int): ``randomness.seed``.
 
     Returns:
@@ -137,7 +142,9 @@ def common_options(args: argparse.Namespace, data_root: str,
         opts[1:1] = [f'train_cfg.max_epochs={epochs}',
                      f'param_scheduler.end={epochs}',
                      f'param_scheduler.T_max={epochs}',
-                     f'default_hooks.checkpoint.interval={epochs}']
+                     'default_hooks.checkpoint.interval='
+                     f'{min(CKPT_EVERY, epochs)}',
+                     'default_hooks.checkpoint.max_keep_ckpts=1']
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [f'{loader}.num_workers=0',
                  f'{loader}.persistent_workers=False']

@@ -35,8 +35,10 @@ For one data set the tool
 Every run lives in its own work dir under ``--work-dir`` (default
 ``work_dirs/ablation/<dataset>``, ignored by git); a run whose work dir holds
 ``ablation_run.json`` with return code 0 is finished and skipped, so the tool
-can be stopped and started again. That file records the exact command, the
-seed, the hyper-parameters and the wall-clock time of the run.
+can be stopped and started again; a stopped run saved a checkpoint every 5
+epochs and resumes from it (``--resume``). That file records the exact
+command, the seed, the hyper-parameters and the wall-clock time of the run
+(of all its legs when resumed).
 
 Evaluation is always on the official test/val split (CIFAR-10 ``test``,
 Tiny-ImageNet ``val``), and the reported number is the **last** epoch's, never

@@ -26,21 +26,20 @@ import json
 import math
 import os
 import os.path as osp
-import re
 import shutil
 import sys
-from datetime import datetime
 from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
+from ablation_legs import leg_seconds, run_legs  # noqa: E402
 from results_render import (ENSEMBLE, ROW_LABELS,  # noqa: E402
                             STUDENT_LABELS, STUDENTS, render_markdown,
                             save_curves)
 
 __all__ = [
     'ROW_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'RUN_INFO', 'is_finished',
-    'read_val_records', 'run_metrics', 'leg_seconds', 'mean_std',
+    'read_val_records', 'run_metrics', 'run_legs', 'leg_seconds', 'mean_std',
     'paired_test', 'collect',
     'render_markdown', 'save_curves', 'summarize', 'main'
 ]
@@ -69,8 +68,9 @@ def is_finished(work_dir: str) -> bool:
 
 
 def read_val_records(work_dir: str, key: str) -> Dict[int, Dict[str, float]]:
-    """Validation records of a run, by epoch, over all its timestamp dirs
-    (a resumed run writes a new one; later dirs win).
+    """Validation records of a run, by epoch, over the timestamp dirs of
+    the legs behind its result (:func:`run_legs`: a resumed run writes a
+    new one, later dirs win; a restart from scratch drops the earlier).
 
     Args:
         work_dir (str): The run's work dir.
@@ -81,8 +81,9 @@ def read_val_records(work_dir: str, key: str) -> Dict[int, Dict[str, float]]:
         Dict[int, Dict[str, float]]: epoch (``step``) -> record.
     """
     records: Dict[int, Dict[str, float]] = {}
-    pattern = osp.join(work_dir, '*', 'vis_data', 'scalars.json')
-    for path in sorted(glob.glob(pattern)):
+    paths = [osp.join(leg, 'vis_data', 'scalars.json')
+             for leg in run_legs(work_dir)]
+    for path in filter(osp.isfile, paths):
         with open(path) as f:
             for line in f:
                 line = line.strip()
@@ -128,32 +129,6 @@ def run_metrics(work_dir: str,
             last_epoch=epochs[-1], best_top1=curve[best],
             best_epoch=epochs[best], epochs=epochs, curve=curve)
     return out
-
-
-def leg_seconds(work_dir: str) -> List[float]:
-    """Wall seconds of every leg of a run resumed with ``--resume``.
-
-    mmengine starts ``<stamp>/<stamp>.log`` at every (re)start; a leg lasts
-    from its first time-stamped line to its last. A killed leg never reaches
-    ``ablation_run.json``, whose ``wall_s`` holds only the legs that ended.
-
-    Args:
-        work_dir (str): The run's work dir.
-
-    Returns:
-        List[float]: Seconds per leg, in order of start.
-    """
-    stamp = re.compile(r'^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)')
-    legs = []
-    for log in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))):
-        leg = osp.basename(osp.dirname(log))
-        if re.fullmatch(r'\d{8}_\d{6}', leg) and log.endswith(
-                osp.join(leg, leg + '.log')):
-            with open(log, errors='replace') as f:
-                t = [datetime.strptime(m.group(1), '%Y/%m/%d %H:%M:%S')
-                     for m in map(stamp.match, f) if m]
-            legs += [(t[-1] - t[0]).total_seconds()] if t else []
-    return legs
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, float, int]:
@@ -268,17 +243,17 @@ def collect(work_dir: str, run_names: Sequence[str]) -> Dict[str, object]:
     per_run: Dict[str, int] = {}
     teacher = None
     for name, info in runs.items():
+        wall_s, legs = float(info['wall_s']), 1
+        if '--resume' in str(info['command']).split():
+            by_leg = leg_seconds(osp.join(work_dir, name))
+            # the killed legs' time too (their logs, not the record)
+            wall_s, legs = max(wall_s, sum(by_leg)), max(1, len(by_leg))
         if info['row'] == 'teacher':
-            wall_s, legs = float(info['wall_s']), 1
-            if '--resume' in str(info['command']).split():
-                by_leg = leg_seconds(osp.join(work_dir, name))
-                # the killed legs' time too (their logs, not the record)
-                wall_s, legs = max(wall_s, sum(by_leg)), max(1, len(by_leg))
             teacher = dict(info['metrics'].get('teacher', {}),
                            wall_s=wall_s, legs=legs,
                            command=info['command'])
             continue
-        wall.setdefault(info['row'], []).append(float(info['wall_s']))
+        wall.setdefault(info['row'], []).append(wall_s)
         per_run[info['row']] = max(per_run.get(info['row'], 0), len(
             [s for s in info['students'] if s != ENSEMBLE]))
         for student, m in info['metrics'].items():

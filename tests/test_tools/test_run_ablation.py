@@ -206,6 +206,8 @@ def test_dry_run_commands(tmp_path, capsys):
     kd = cmds['kd-mbv2/seed1']
     assert 'configs/kd/kd_logits_resnet50_mobilenet-v2_1xb64_cifar10.py' in kd
     assert 'randomness.seed=1' in kd and 'train_cfg.max_epochs=2' in kd
+    # 2 epochs: a checkpoint at the end only (every 5 would be never)
+    assert 'default_hooks.checkpoint.interval=2 ' in kd
     assert f'model.teacher_ckpt={wd}/teacher/epoch_4.pth' in kd
     assert 'val_cfg.type=ValLoop' in kd
     # the passthrough options come last, so they win
@@ -371,6 +373,9 @@ def test_lowdata_protocol_plan(tmp_path):
         if name != 'teacher':
             assert f'data_root={tmp_path}/data ' in cmd
             assert 'train_cfg.max_epochs=40' in cmd
+            # a student run stopped at any point resumes within 5 epochs
+            assert ('default_hooks.checkpoint.interval=5 '
+                    'default_hooks.checkpoint.max_keep_ckpts=1') in cmd
             assert (f'model.teacher_ckpt={tmp_path}/teacher/epoch_20.pth'
                     in cmd) == (not name.startswith('hard'))
     assert 'resnet18-w16' in cmds['dkd-r18/seed0']

@@ -263,3 +263,49 @@ def test_summary_table_comes_first(report):
     conf = _cells(md, 'Summary', summ.ROW_LABELS['kd-conf'])
     assert conf[:2] == ['41.00', '+1.00 (p n/a, n 1)']
     assert conf[2:] == ['—', '—', '', '0']
+
+
+def _leg(work_dir: str, stamp: str, times: List[str], resume: bool,
+         val: Dict[int, float]) -> None:
+    """A leg with mmengine's config dump line and its val records of the
+    student ``r18`` (top-1 per epoch)."""
+    _log(work_dir, stamp, times)
+    with open(osp.join(work_dir, stamp, stamp + '.log'), 'a') as f:
+        f.write(f'load_from = None\nresume = {resume}\n')
+    vis = osp.join(work_dir, stamp, 'vis_data')
+    os.makedirs(vis)
+    with open(osp.join(vis, 'scalars.json'), 'w') as f:
+        for epoch, top1 in val.items():
+            f.write(json.dumps({'step': epoch, 'r18/accuracy/top1': top1,
+                                'r18/accuracy/top5': top1 + 40}) + '\n')
+
+
+def test_student_run_restarted_then_resumed(tmp_path):
+    """Leg A (fresh, saving only at the end) was killed after epoch 20, so
+    leg B started from scratch; B was killed after epoch 10 and leg C
+    resumed it. The result is B + C: A's records (99 % at epochs 5 and 20)
+    and time are dropped, C's record (written when it ended) holds 15 of
+    B + C's 45 minutes."""
+    wd = str(tmp_path / 'abl')
+    run = osp.join(wd, 'udskd', 'seed0')
+    _leg(run, '20260101_080000', ['08:00:00', '08:20:00'], False,
+         {5: 99.0, 20: 99.0})
+    _leg(run, '20260101_090000', ['09:00:00', '09:30:00'], False,
+         {5: 30.0, 10: 40.0})
+    _leg(run, '20260101_100000', ['10:00:00', '10:15:00'], True, {15: 45.0})
+    with open(osp.join(run, summ.RUN_INFO), 'w') as f:
+        json.dump(dict(name='udskd/seed0', row='udskd', seed=0,
+                       students={'r18': 'r18/'}, returncode=0, wall_s=900.0,
+                       command='python tools/train.py c.py --resume'), f)
+    assert [osp.basename(p) for p in summ.run_legs(run)] == [
+        '20260101_090000', '20260101_100000']
+    assert summ.leg_seconds(run) == [1800.0, 900.0]
+    out = summ.summarize(wd, ['udskd/seed0'], out_dir=str(tmp_path / 'out'),
+                         plots=False)
+    r18 = out['rows']['udskd']['r18']
+    assert r18['curve'] == [30.0, 40.0, 45.0]
+    assert r18['curve_epochs'] == [5, 10, 15]
+    assert r18['best_top1'] == [45.0]
+    assert _cells(out['markdown'], 'Wall time per run',
+                  summ.ROW_LABELS['udskd'] + ' (one student per run)'
+                  ) == ['45.0', '1']
