@@ -1,23 +1,9 @@
 # DKD baseline (arXiv 2203.08679; MMRazor's DKDLoss), R50 -> mobilenet-v2, on
 # CIFAR-10 (32 px, CIFAR-adapted nets):
-# alpha 1, beta 8, tau 4, CE 1, 20 warm-up epochs.
-_base_ = [
-    '../_base_/datasets/cifar10_bs64.py',
-    '../_base_/schedules/sgd_cosine_50e.py',
-    '../_base_/default_runtime.py',
-    '../_base_/models/nets_cifar.py',
-    '../_base_/algorithms/dkd_logits.py',
-]
+# alpha 1, beta 8, tau 4, CE 1, 20 warm-up epochs; the ResNet-18 config with
+# MobileNetV2 as the student.
+_base_ = ['./dkd_logits_resnet50_resnet18_1xb64_cifar10.py']
 
-student = _base_.mbv2
-teacher = _base_.r50
-model = dict(
-    architecture=student,
-    teacher=teacher,
-    # a checkpoint of ../baselines/resnet50_1xb64_cifar10.py, e.g.
-    # --cfg-options model.teacher_ckpt=work_dirs/.../best.pth
-    teacher_ckpt=None)
-custom_hooks = _base_.custom_hooks + [_base_.dkd_warmup_hook]
-
-# scores the student and the teacher in one pass
-val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+# replaces the ResNet-18 student (and the base's `student`) as a whole
+student = dict(_delete_=True, **_base_.mbv2)
+model = dict(architecture=student)

@@ -1,24 +1,10 @@
 # MMRazor's built-in KD baseline (alpha 0.3, beta 0.7, tau 4),
-# R50 -> mobilenet-v2, on Tiny-ImageNet-100 (first 100 sorted wnids, 64 px).
-_base_ = [
-    '../_base_/datasets/tiny_imagenet100_bs64.py',
-    '../_base_/schedules/sgd_cosine_50e.py',
-    '../_base_/default_runtime.py',
-    '../_base_/models/nets_cifar.py',
-    '../_base_/algorithms/kd_logits.py',
-]
+# R50 -> mobilenet-v2, on Tiny-ImageNet-100 (first 100 sorted wnids, 64 px):
+# the ResNet-18 config with MobileNetV2 as the student.
+_base_ = ['./kd_logits_resnet50_resnet18_1xb64_tiny100.py']
 
-student = _base_.mbv2
-student.head.loss.loss_weight = 0.3  # alpha
-teacher = _base_.r50
-student.head.num_classes = 100
-teacher.head.num_classes = 100
-model = dict(
-    architecture=student,
-    teacher=teacher,
-    # a checkpoint of ../baselines/resnet50_1xb64_tiny100.py, e.g.
-    # --cfg-options model.teacher_ckpt=work_dirs/.../best.pth
-    teacher_ckpt=None)
-
-# scores the student and the teacher in one pass
-val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+# replaces the ResNet-18 student (and the base's `student`) as a whole
+student = dict(_delete_=True, **_base_.mbv2)
+student['head']['loss']['loss_weight'] = 0.3  # alpha
+student['head']['num_classes'] = 100
+model = dict(architecture=student)

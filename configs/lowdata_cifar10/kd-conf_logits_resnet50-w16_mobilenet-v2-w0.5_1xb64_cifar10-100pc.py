@@ -1,9 +1,8 @@
-# Low-data protocol, row "built-in KD with the confidence weight": the
-# built-in KD row with MMRazor's KLDivergence replaced by UDSKD's
-# EntropyWeightedKDLoss at the same alpha 0.3 / beta 0.7 / tau 4, so the only
-# change is w(x) = 1 - H(teacher)/log C on every sample's KD term.
-_base_ = ['./kd_logits_resnet50-w16_mobilenet-v2-w0.5_1xb64_cifar10-100pc.py']
+# Low-data protocol, row "built-in KD with the confidence weight" for
+# mobilenet-v2-w0.5: the ResNet-18 config with MobileNetV2 as the student.
+_base_ = ['./kd-conf_logits_resnet50-w16_resnet18-w16_1xb64_cifar10-100pc.py']
 
-model = dict(distiller=dict(distill_losses=dict(loss_kl=dict(
-    _delete_=True, type='EntropyWeightedKDLoss', tau=4.0, loss_weight=0.7,
-    weighting='entropy'))))
+# replaces the ResNet-18 student (and the base's `student`) as a whole
+student = dict(_delete_=True, **_base_.mbv2_w05)
+student['head']['loss']['loss_weight'] = 0.3  # alpha
+model = dict(architecture=student)
