@@ -63,10 +63,11 @@ SINGLE_ROWS: Dict[str, tuple] = {
 }
 #: rows that train both students in one run -> (folder, file name template)
 DUAL_ROWS: Dict[str, tuple] = {
-    'uncertainty': ('udskd', 'udskd_logits_{teacher}_{pair}_no-peer_{suffix}.py'),
+    'uncertainty': ('udskd',
+                    'udskd_logits_{teacher}_{pair}_no-peer_{suffix}.py'),
     'udskd': ('udskd', 'udskd_logits_{teacher}_{pair}_{suffix}.py'),
-    'no-uncertainty': ('udskd',
-                       'udskd_logits_{teacher}_{pair}_no-uncertainty_{suffix}.py'),
+    'no-uncertainty': (
+        'udskd', 'udskd_logits_{teacher}_{pair}_no-uncertainty_{suffix}.py'),
     'dml': ('dml', 'dml_{pair}_{suffix}.py'),
 }
 #: rows whose runs use no teacher
