@@ -16,13 +16,13 @@ __all__ = [
 #: ablation rows in table order, with their labels
 ROW_LABELS: Dict[str, str] = {
     'hard': 'hard labels only (CE)',
-    'kd': '+ KD (MMRazor built-in, α .3 β .7, τ 4)',
-    'uncertainty': '+ uncertainty weighting (UDSKD no-peer, γ = 0)',
-    'udskd': '+ peer learning (full UDSKD, α .4 β .4 γ .2)',
-    'no-uncertainty': 'UDSKD without uncertainty weighting (w = 1)',
+    'kd': 'built-in KD (MMRazor, α .3 β .7, τ 4)',
     'kd-conf': 'built-in KD with the confidence weight w (α .3 β .7)',
-    'dkd': 'DKD (MMRazor built-in, α 1 β 8, τ 4)',
-    'dml': 'DML: the two students as peers, no teacher (γ only)',
+    'dkd': 'built-in DKD (MMRazor, α 1 β 8, τ 4)',
+    'uncertainty': 'UDSKD without peer (α .4 β .4 γ 0)',
+    'udskd': 'full UDSKD (α .4 β .4 γ .2)',
+    'no-uncertainty': 'UDSKD with w = 1 (no confidence weight)',
+    'dml': 'DML: the two students as peers, no teacher',
 }
 #: the two students
 STUDENTS: Tuple[str, ...] = ('r18', 'mbv2')
@@ -80,6 +80,16 @@ def _gain_cell(entry: Dict[str, object]) -> str:
     return f"{sign}{t['gain']:.2f} (p {_fmt_p(t['p'])}, n {t['n']})"
 
 
+def _seeds_cell(entry: Dict[str, object]) -> str:
+    """The finished seeds of a row: once when both students have the same,
+    else per student (a run still going)."""
+    per = {STUDENT_LABELS[s]: ','.join(map(str, entry[s]['seeds']))
+           for s in STUDENTS if entry.get(s, {}).get('seeds')}
+    if len(set(per.values())) == 1:
+        return next(iter(per.values()))
+    return '; '.join(f'{name} {seeds}' for name, seeds in per.items())
+
+
 def render_headline(stats: Dict[str, object]) -> List[str]:
     """The one table a reader needs first: per row and student the last
     epoch's top-1 (mean ± std) and its paired gain over built-in KD, and
@@ -105,9 +115,8 @@ def render_headline(stats: Dict[str, object]) -> List[str]:
                       '' if row == 'kd' else _gain_cell(e)]
         ens = entry.get(ENSEMBLE)
         cells.append(_fmt(ens['top1_mean'], ens['top1_std']) if ens else '')
-        seeds = sorted({s for e in entry.values() for s in e['seeds']})
         lines.append(f'| {ROW_LABELS[row]} | ' + ' | '.join(cells) +
-                     f" | {','.join(map(str, seeds))} |")
+                     f' | {_seeds_cell(entry)} |')
     return lines + ['']
 
 

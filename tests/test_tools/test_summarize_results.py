@@ -259,10 +259,27 @@ def test_summary_table_comes_first(report):
     kd = _cells(md, 'Summary', summ.ROW_LABELS['kd'])
     assert kd == [f'40.50 ± {math.sqrt(0.5):.2f}', '', '40.50 ± 0.71', '',
                   '', '0,1']
-    # a row with one seed has no test
+    # a row with one seed has no test; one student only: its seeds
     conf = _cells(md, 'Summary', summ.ROW_LABELS['kd-conf'])
     assert conf[:2] == ['41.00', '+1.00 (p n/a, n 1)']
     assert conf[2:] == ['—', '—', '', '0']
+
+
+def test_summary_names_the_seeds_of_each_student_when_they_differ(tmp_path):
+    """KD's MobileNetV2 of seed 1 still running: seeds per student."""
+    wd = str(tmp_path / 'abl')
+    names = []
+    for student, seeds in (('r18', (0, 1)), ('mbv2', (0,))):
+        for seed in seeds:
+            name = f'kd-{student}/seed{seed}'
+            _write_run(wd, name, 'kd', seed, {student: ''},
+                       {student: [30.0, 35.0, 40.0 + seed]}, 600.0)
+            names.append(name)
+    md = summ.summarize(wd, names, out_dir=str(tmp_path / 'out'),
+                        plots=False)['markdown']
+    cells = _cells(md, 'Summary', summ.ROW_LABELS['kd'])
+    assert cells[0] == f'40.50 ± {math.sqrt(0.5):.2f}' and cells[2] == '40.00'
+    assert cells[-1] == 'ResNet-18 0,1; MobileNetV2 0'
 
 
 def _leg(work_dir: str, stamp: str, times: List[str], resume: bool,
