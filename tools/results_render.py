@@ -9,8 +9,8 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
-    'ROW_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'ENSEMBLE', 'render_headline',
-    'render_markdown', 'save_curves'
+    'ROW_LABELS', 'SHORT_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'ENSEMBLE',
+    'render_headline', 'render_markdown', 'save_curves'
 ]
 
 #: ablation rows in table order, with their labels
@@ -23,6 +23,12 @@ ROW_LABELS: Dict[str, str] = {
     'udskd': 'full UDSKD (α .4 β .4 γ .2)',
     'no-uncertainty': 'UDSKD with w = 1 (no confidence weight)',
     'dml': 'DML: the two students as peers, no teacher',
+}
+#: the rows' names in plot legends
+SHORT_LABELS: Dict[str, str] = {
+    'hard': 'hard labels', 'kd': 'KD', 'kd-conf': 'KD + w', 'dkd': 'DKD',
+    'uncertainty': 'UDSKD, no peer', 'udskd': 'UDSKD',
+    'no-uncertainty': 'UDSKD, w = 1', 'dml': 'DML',
 }
 #: the two students
 STUDENTS: Tuple[str, ...] = ('r18', 'mbv2')
@@ -279,7 +285,8 @@ def save_curves(stats: Dict[str, object], path: str,
                 epochs = entry[student].get('curve_epochs') or range(
                     1, len(curve) + 1)
                 ax.plot(epochs, curve, marker='o',
-                        label=f"{row} (n={entry[student]['n']})")
+                        label=f"{SHORT_LABELS.get(row, row)} "
+                        f"(n={entry[student]['n']})")
         ax.set_title(STUDENT_LABELS[student])
         ax.set_xlabel('epoch')
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
