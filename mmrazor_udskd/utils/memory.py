@@ -9,6 +9,7 @@ tensors, and its maximum is the peak the CUDA counter would report for the
 same work.
 """
 import os
+from collections import Counter
 from typing import Any, Callable, Tuple
 
 import torch
@@ -27,9 +28,11 @@ def tensor_memory_curve(fn: Callable[[], Any]) -> Tuple[int, int]:
     Returns:
         Tuple[int, int]: ``(peak, end)``: the largest rise of the bytes in
         CPU tensors above the bytes at the start, and the rise at the end
-        (what ``fn`` left allocated). The profiler does not report frees of
-        blocks allocated before it started, so memory that ``fn`` frees of
-        those is not subtracted: the peak is an upper bound then.
+        (what ``fn`` left allocated). Memory that ``fn`` frees of blocks
+        allocated before the profiler started is not subtracted (the peak
+        is an upper bound then): torch reports the free of a block that an
+        *earlier* profiled region allocated, so a free is counted only
+        against a block of its size allocated in this region.
     """
 
     def run() -> None:
@@ -48,8 +51,15 @@ def tensor_memory_curve(fn: Callable[[], Any]) -> Tuple[int, int]:
         for event in prof.profiler.kineto_results.events()
         if event.name() == '[memory]'
         and event.device_type() == torch.autograd.DeviceType.CPU)
+    live: Counter = Counter()  # sizes allocated here, not yet freed
     current = peak = 0
     for _, nbytes in events:
+        if nbytes > 0:
+            live[nbytes] += 1
+        elif live[-nbytes] > 0:
+            live[-nbytes] -= 1
+        else:
+            continue  # allocated before this region started
         current += nbytes
         peak = max(peak, current)
     return peak, current
