@@ -14,10 +14,9 @@
 
 Everything else is MMRazor's class.
 """
-from typing import Any, Dict, List, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
-from mmengine.structures import BaseDataElement
 from mmrazor.models import SingleTeacherDistill
 from mmrazor.registry import MODELS
 from torch import nn
@@ -27,21 +26,6 @@ from ...utils.finite_checks import check_finite_losses
 from ..utils.runner_state import runner_position
 
 __all__ = ['CheckedSingleTeacherDistill']
-
-
-def _loss_terms(losses: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-    """The values mmengine's ``parse_losses`` sums, each as a scalar: keys
-    containing ``loss``, a tensor (its mean) or a list of tensors (the sum
-    of their means)."""
-    terms = {}
-    for key, value in losses.items():
-        if 'loss' not in key:
-            continue
-        if isinstance(value, torch.Tensor):
-            terms[key] = value.detach().float().mean()
-        elif isinstance(value, (list, tuple)) and value:
-            terms[key] = sum(v.detach().float().mean() for v in value)
-    return terms
 
 
 @MODELS.register_module()
@@ -72,25 +56,25 @@ class CheckedSingleTeacherDistill(SingleTeacherDistill):
             **kwargs)
         self.check_finite = bool(check_finite)
 
-    def loss(self, batch_inputs: torch.Tensor,
-             data_samples: Optional[List[BaseDataElement]] = None
-             ) -> Dict[str, torch.Tensor]:
-        """MMRazor's losses, checked to be finite when ``check_finite``.
+    def parse_losses(self, losses: Dict[str, torch.Tensor]
+                     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """mmengine's sum of the loss terms, checked to be finite first when
+        ``check_finite`` (on the per-term means it already computed, before
+        the optimizer update).
 
         Args:
-            batch_inputs (torch.Tensor): The batch of images.
-            data_samples (list[BaseDataElement], optional): Their labels.
-                Defaults to None.
+            losses (dict[str, Tensor]): ``student.loss``, ``distill.loss_*``.
 
         Returns:
-            dict[str, Tensor]: ``student.loss``, ``distill.loss_*``, ...
-                unchanged.
+            Tuple[Tensor, dict[str, Tensor]]: mmengine's ``(loss, log_vars)``.
 
         Raises:
             FloatingPointError: If a loss term (a key containing ``loss``,
                 the ones mmengine sums) is NaN or inf.
         """
-        losses = super().loss(batch_inputs, data_samples)
+        loss, log_vars = super().parse_losses(losses)
         if self.check_finite:
-            check_finite_losses(_loss_terms(losses), **runner_position())
-        return losses
+            check_finite_losses(
+                {k: v for k, v in log_vars.items()
+                 if k != 'loss' and 'loss' in k}, **runner_position())
+        return loss, log_vars
