@@ -3,8 +3,8 @@
 #   python tools/train.py configs/demo/resnet50_1xb64_digits.py
 _base_ = [
     '../_base_/datasets/digits_bs64.py',
-    '../_base_/schedules/sgd_cosine_50e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_warmup_cosine_30e.py',
+    '../_base_/demo_runtime.py',
     # the narrow nets of the low-data protocol (quarter-width ResNets,
     # half-width MobileNetV2): the whole demo takes minutes on a CPU
     '../_base_/models/nets_cifar_small.py',
@@ -12,19 +12,8 @@ _base_ = [
 
 model = _base_.r50_w16
 
-# a short schedule: one warm-up epoch, then cosine to 0; tools/run_demo.py
-# --epochs N sets train_cfg.max_epochs and param_scheduler.1.end to N
+# 23 iterations an epoch: 10 epochs, validated after each
 max_epochs = 10
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs,
-         eta_min=0.0, convert_to_iter_based=True),
-]
-
-# 23 iterations an epoch; keep only the final weights (no optimizer state)
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=-1, max_keep_ckpts=1, save_best=None,
-                    save_optimizer=False))
+train_cfg = dict(max_epochs=max_epochs, val_interval=1)
+param_scheduler = _base_.param_scheduler
+param_scheduler[1].end = max_epochs
