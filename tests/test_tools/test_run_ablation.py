@@ -7,11 +7,11 @@ import os.path as osp
 import socket
 import subprocess
 import sys
-from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
 
+from ..helpers.fake_runs import write_run as _write_run
 from ..helpers.tool_modules import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -27,35 +27,6 @@ TOP1 = {
     ('udskd', 'r18'): [43.0, 44.0, 48.0],     # diffs 3, 2, 4
     ('udskd', 'mbv2'): [29.0, 33.0, 36.0],    # diffs -1, 2, 1
 }
-
-
-def _write_run(work_dir: str, name: str, row: str, seed: int,
-               students: Dict[str, str], curves: Dict[str, List[float]],
-               rc: int = 0, timestamps: Optional[List[str]] = None,
-               wall: float = 100.0) -> None:
-    """A run dir as mmengine + run_ablation.py leave it: train and val
-    records in scalars.json, and ablation_run.json."""
-    wd = osp.join(work_dir, name)
-    for i, ts in enumerate(timestamps or ['20260101_000000']):
-        vis = osp.join(wd, ts, 'vis_data')
-        os.makedirs(vis)
-        with open(osp.join(vis, 'scalars.json'), 'w') as f:
-            for epoch in range(1, len(next(iter(curves.values()))) + 1):
-                f.write(json.dumps(dict(lr=0.1, loss=2.0, epoch=epoch,
-                                        iter=epoch * 10,
-                                        step=epoch * 10)) + '\n')
-                rec = dict(step=epoch, data_time=0.1, time=1.0)
-                for student, prefix in students.items():
-                    # an earlier (interrupted) attempt logs wrong values
-                    val = curves[student][epoch - 1] - (50 if i == 0 and len(
-                        timestamps or []) > 1 else 0)
-                    rec[f'{prefix}accuracy/top1'] = val
-                    rec[f'{prefix}accuracy/top5'] = val + 40.0
-                f.write(json.dumps(rec) + '\n')
-    with open(osp.join(wd, summ.RUN_INFO), 'w') as f:
-        json.dump(dict(name=name, row=row, seed=seed, students=students,
-                       command=f'python tools/train.py {name}',
-                       returncode=rc, wall_s=wall), f)
 
 
 @pytest.fixture()
@@ -79,7 +50,7 @@ def synthetic(tmp_path) -> str:
     # a failed run is ignored
     _write_run(wd, 'uncertainty/seed0', 'uncertainty', 0,
                {'r18': 'r18/', 'mbv2': 'mbv2/'},
-               {'r18': [99.0, 99.0], 'mbv2': [99.0, 99.0]}, rc=1)
+               {'r18': [99.0, 99.0], 'mbv2': [99.0, 99.0]}, returncode=1)
     return wd
 
 

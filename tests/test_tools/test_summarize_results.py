@@ -10,6 +10,8 @@ from typing import Dict, List
 
 import pytest
 
+from ..helpers.fake_runs import (RUN_INFO, write_leg, write_log, write_run,
+                                 write_run_info)
 from ..helpers.tool_modules import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -39,24 +41,13 @@ WALL = {'udskd': [1800.0, 2400.0, 3000.0], 'kd': [600.0, 720.0],
 def _write_run(work_dir: str, name: str, row: str, seed: int,
                students: Dict[str, str], curves: Dict[str, List[float]],
                wall: float) -> None:
-    """A finished run dir: train and val records in mmengine's
-    scalars.json (val every 5 epochs) and run_ablation.py's record."""
-    wd = osp.join(work_dir, name)
-    vis = osp.join(wd, '20260101_000000', 'vis_data')
-    os.makedirs(vis)
-    with open(osp.join(vis, 'scalars.json'), 'w') as f:
-        for i, epoch in enumerate(EPOCHS):
-            f.write(json.dumps(dict(lr=0.1, loss=2.0, epoch=epoch,
-                                    iter=epoch * 16, step=epoch * 16)) + '\n')
-            rec = dict(step=epoch, data_time=0.1, time=1.0)
-            for student, prefix in students.items():
-                rec[f'{prefix}accuracy/top1'] = curves[student][i]
-                rec[f'{prefix}accuracy/top5'] = curves[student][i] + 40.0
-            f.write(json.dumps(rec) + '\n')
-    with open(osp.join(wd, summ.RUN_INFO), 'w') as f:
-        json.dump(dict(name=name, row=row, seed=seed, students=students,
-                       command=f'python tools/train.py {name}',
-                       returncode=0, wall_s=wall), f)
+    """A finished run validated every 5 epochs (16 iterations an epoch)."""
+    write_run(work_dir, name, row, seed, students, curves, epochs=EPOCHS,
+              iters_per_epoch=16, wall=wall)
+
+
+def test_fake_runs_write_the_record_the_summary_reads():
+    assert RUN_INFO == summ.RUN_INFO
 
 
 def _confidence(weight_mean: float, num_samples: int) -> Dict[str, object]:
@@ -195,17 +186,6 @@ def test_teacher_confidence_on_test_and_train_images(report):
     assert '* test top-1 58.00%, top-5 98.00% (after epoch 15)' in md
 
 
-def _log(work_dir: str, stamp: str, times: List[str]) -> None:
-    """One leg's mmengine log: ``<stamp>/<stamp>.log``, lines stamped
-    ``2026/01/01 HH:MM:SS`` as mmengine writes them."""
-    leg = osp.join(work_dir, stamp)
-    os.makedirs(leg, exist_ok=True)
-    with open(osp.join(leg, stamp + '.log'), 'w') as f:
-        for t in times:
-            f.write(f'2026/01/01 {t} - mmengine - INFO - Epoch(train) ...\n')
-            f.write('    a continuation line without a time stamp\n')
-
-
 def test_resumed_teacher_counts_its_killed_legs(tmp_path):
     """A teacher killed after 30 min and resumed for 90 more: the record
     (written when the last leg ended) holds 90 min, its logs 120."""
@@ -213,10 +193,10 @@ def test_resumed_teacher_counts_its_killed_legs(tmp_path):
     _write_run(wd, 'teacher', 'teacher', 0, {'teacher': ''},
                {'teacher': [50.0, 55.0, 58.0]}, 5400.0)
     teacher = osp.join(wd, 'teacher')
-    _log(teacher, '20260101_100000', ['10:00:05', '10:10:00', '10:30:05'])
-    _log(teacher, '20260101_110000', ['11:00:00', '12:30:00'])
+    write_log(teacher, '20260101_100000', ['10:00:05', '10:10:00', '10:30:05'])
+    write_log(teacher, '20260101_110000', ['11:00:00', '12:30:00'])
     # not a leg: a folder of another name, a log of another name
-    _log(teacher, 'notes', ['00:00:00', '09:00:00'])
+    write_log(teacher, 'notes', ['00:00:00', '09:00:00'])
     os.makedirs(osp.join(teacher, '20260101_130000'))
     with open(osp.join(teacher, '20260101_130000', 'other.log'), 'w') as f:
         f.write('2026/01/01 13:00:00 x\n2026/01/01 15:00:00 y\n')
@@ -282,21 +262,6 @@ def test_summary_names_the_seeds_of_each_student_when_they_differ(tmp_path):
     assert cells[-1] == 'ResNet-18 0,1; MobileNetV2 0'
 
 
-def _leg(work_dir: str, stamp: str, times: List[str], resume: bool,
-         val: Dict[int, float]) -> None:
-    """A leg with mmengine's config dump line and its val records of the
-    student ``r18`` (top-1 per epoch)."""
-    _log(work_dir, stamp, times)
-    with open(osp.join(work_dir, stamp, stamp + '.log'), 'a') as f:
-        f.write(f'load_from = None\nresume = {resume}\n')
-    vis = osp.join(work_dir, stamp, 'vis_data')
-    os.makedirs(vis)
-    with open(osp.join(vis, 'scalars.json'), 'w') as f:
-        for epoch, top1 in val.items():
-            f.write(json.dumps({'step': epoch, 'r18/accuracy/top1': top1,
-                                'r18/accuracy/top5': top1 + 40}) + '\n')
-
-
 def test_student_run_restarted_then_resumed(tmp_path):
     """Leg A (fresh, saving only at the end) was killed after epoch 20, so
     leg B started from scratch; B was killed after epoch 10 and leg C
@@ -305,15 +270,13 @@ def test_student_run_restarted_then_resumed(tmp_path):
     B + C's 45 minutes."""
     wd = str(tmp_path / 'abl')
     run = osp.join(wd, 'udskd', 'seed0')
-    _leg(run, '20260101_080000', ['08:00:00', '08:20:00'], False,
+    write_leg(run, '20260101_080000', ['08:00:00', '08:20:00'], False,
          {5: 99.0, 20: 99.0})
-    _leg(run, '20260101_090000', ['09:00:00', '09:30:00'], False,
+    write_leg(run, '20260101_090000', ['09:00:00', '09:30:00'], False,
          {5: 30.0, 10: 40.0})
-    _leg(run, '20260101_100000', ['10:00:00', '10:15:00'], True, {15: 45.0})
-    with open(osp.join(run, summ.RUN_INFO), 'w') as f:
-        json.dump(dict(name='udskd/seed0', row='udskd', seed=0,
-                       students={'r18': 'r18/'}, returncode=0, wall_s=900.0,
-                       command='python tools/train.py c.py --resume'), f)
+    write_leg(run, '20260101_100000', ['10:00:00', '10:15:00'], True, {15: 45.0})
+    write_run_info(run, 'udskd/seed0', 'udskd', 0, {'r18': 'r18/'},
+                   wall=900.0, command='python tools/train.py c.py --resume')
     assert [osp.basename(p) for p in summ.run_legs(run)] == [
         '20260101_090000', '20260101_100000']
     assert summ.leg_seconds(run) == [1800.0, 900.0]
