@@ -193,8 +193,8 @@ def _row_entry(by_seed: Dict[int, Dict[str, object]]) -> Dict[str, object]:
     Returns:
         Dict[str, object]: ``seeds`` and, in seed order, ``top1``, ``top5``,
         ``last_epochs``, ``best_top1`` and ``best_epochs``; the mean/std of
-        top-1, top-5 and best top-1, ``n``, the mean ``curve`` and its
-        ``curve_epochs``.
+        top-1, top-5 and best top-1, ``n``, the mean ``curve`` over the
+        ``curve_epochs`` that every seed validated.
     """
     seeds = sorted(by_seed)
     entry: Dict[str, object] = dict(seeds=seeds)
@@ -204,12 +204,16 @@ def _row_entry(by_seed: Dict[int, Dict[str, object]]) -> Dict[str, object]:
             entry[key])
     entry['last_epochs'] = [by_seed[s]['last_epoch'] for s in seeds]
     entry['best_epochs'] = [by_seed[s]['best_epoch'] for s in seeds]
-    curves = [by_seed[s]['curve'] for s in seeds]
+    # the mean curve over the epochs every seed validated, matched by epoch:
+    # a run killed between its checkpoint and that epoch's validation
+    # resumes without it, so seeds can differ in which epochs they logged
+    curves = [dict(zip(by_seed[s]['epochs'], by_seed[s]['curve']))
+              for s in seeds]
     if curves:
-        length = min(len(c) for c in curves)
-        entry['curve'] = [sum(c[i] for c in curves) / len(curves)
-                          for i in range(length)]
-        entry['curve_epochs'] = list(by_seed[seeds[0]]['epochs'][:length])
+        epochs = sorted(set.intersection(*(set(c) for c in curves)))
+        entry['curve'] = [sum(c[e] for c in curves) / len(curves)
+                          for e in epochs]
+        entry['curve_epochs'] = epochs
     return entry
 
 

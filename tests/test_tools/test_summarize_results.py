@@ -289,3 +289,23 @@ def test_student_run_restarted_then_resumed(tmp_path):
     assert _cells(out['markdown'], 'Wall time per run',
                   summ.ROW_LABELS['udskd'] + ' (one student per run)'
                   ) == ['45.0', '1']
+
+
+def test_curve_matches_seeds_by_epoch(tmp_path):
+    """Seed 1 was killed between its epoch-10 checkpoint and that epoch's
+    validation and resumed: it validated at 5, 15, 20 only. The mean curve
+    pairs the seeds epoch by epoch over the epochs both validated: 5 ->
+    (30 + 32) / 2, 15 -> (40 + 46) / 2, 20 -> (44 + 48) / 2; seed 0's
+    epoch 10 (35) is left out. Matched by position, seed 1's 46 would be
+    averaged into epoch 10 and the curve would end at epoch 15."""
+    wd = str(tmp_path / 'abl')
+    write_run(wd, 'kd-r18/seed0', 'kd', 0, {'r18': ''},
+              {'r18': [30.0, 35.0, 40.0, 44.0]}, epochs=[5, 10, 15, 20])
+    write_run(wd, 'kd-r18/seed1', 'kd', 1, {'r18': ''},
+              {'r18': [32.0, 46.0, 48.0]}, epochs=[5, 15, 20])
+    out = summ.summarize(wd, ['kd-r18/seed0', 'kd-r18/seed1'],
+                         out_dir=str(tmp_path / 'out'), plots=False)
+    r18 = out['rows']['kd']['r18']
+    assert r18['curve_epochs'] == [5, 15, 20]
+    assert r18['curve'] == [31.0, 43.0, 46.0]
+    assert r18['top1'] == [44.0, 48.0] and r18['last_epochs'] == [20, 20]
