@@ -4,13 +4,14 @@ student names, its Markdown tables and the per-epoch curves plot.
 Every function here takes :func:`summarize_results.collect`'s statistics
 and only formats them; nothing is computed from the run dirs.
 """
+import csv
 import json
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     'ROW_LABELS', 'SHORT_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'ENSEMBLE',
-    'render_headline', 'render_markdown', 'save_curves'
+    'render_headline', 'render_markdown', 'save_curves', 'write_runs_csv'
 ]
 
 #: ablation rows in table order, with their labels
@@ -301,3 +302,38 @@ def save_curves(stats: Dict[str, object], path: str,
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+#: the columns of :func:`write_runs_csv`
+CSV_FIELDS = ('row', 'student', 'seed', 'top1', 'top5', 'last_epoch',
+              'best_top1', 'best_epoch')
+
+
+def write_runs_csv(stats: Dict[str, object], path: str) -> int:
+    """One line per row, student (or ensemble) and seed: the last epoch's
+    top-1/top-5 and the best epoch beside it, for a spreadsheet or a test
+    of one's own.
+
+    Args:
+        stats (Dict[str, object]): From :func:`collect`.
+        path (str): The CSV to write.
+
+    Returns:
+        int: The number of lines written after the header.
+    """
+    lines = 0
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_FIELDS)
+        for row, entry in stats['rows'].items():
+            for student in (*STUDENTS, ENSEMBLE):
+                if student not in entry:
+                    continue
+                e = entry[student]
+                for i, seed in enumerate(e['seeds']):
+                    writer.writerow([
+                        row, student, seed, f"{e['top1'][i]:.2f}",
+                        f"{e['top5'][i]:.2f}", e['last_epochs'][i],
+                        f"{e['best_top1'][i]:.2f}", e['best_epochs'][i]])
+                    lines += 1
+    return lines

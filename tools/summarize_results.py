@@ -3,8 +3,9 @@
 Reads every run's validation records from mmengine's
 ``<run work dir>/<timestamp>/vis_data/scalars.json`` and its
 ``ablation_run.json`` (command, seed, wall-clock), and writes
-``results.md``, ``results.json``, ``val_top1_curves.png`` (per-epoch val top-1
-of each row, mean over seeds) and ``teacher_w_hist.png`` /
+``results.md``, ``results.json``, ``results.csv`` (one line per row, student
+and seed), ``val_top1_curves.png`` (per-epoch val top-1 of each row, mean over
+seeds) and ``teacher_w_hist.png`` /
 ``teacher_w_hist_train.png`` (the teacher's confidence-weight histogram on the
 test split / on the students' train images, from ``teacher_confidence.py``).
 
@@ -35,7 +36,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from ablation_legs import leg_seconds, run_legs  # noqa: E402
 from results_render import (ENSEMBLE, ROW_LABELS,  # noqa: E402
                             STUDENT_LABELS, STUDENTS, render_markdown,
-                            save_curves)
+                            save_curves, write_runs_csv)
 
 __all__ = [
     'ROW_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'RUN_INFO', 'is_finished',
@@ -347,6 +348,7 @@ def summarize(work_dir: str, run_names: Sequence[str],
                        hyper=hyper,
                        runs={k: dict(v) for k, v in stats['runs'].items()}),
                   f, indent=2, default=str)
+    write_runs_csv(stats, osp.join(out_dir, 'results.csv'))
     print(text)
     stats['markdown'] = text
     stats['confidence'] = confidence

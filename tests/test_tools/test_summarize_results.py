@@ -2,6 +2,7 @@
 beside the last one, wall minutes per run and the teacher's confidence on
 the students' train images, against hand-computed values on fake run dirs
 validated every 5 epochs."""
+import csv
 import json
 import math
 import os
@@ -309,3 +310,21 @@ def test_curve_matches_seeds_by_epoch(tmp_path):
     assert r18['curve_epochs'] == [5, 15, 20]
     assert r18['curve'] == [31.0, 43.0, 46.0]
     assert r18['top1'] == [44.0, 48.0] and r18['last_epochs'] == [20, 20]
+
+
+def test_runs_csv_one_line_per_seed(report, tmp_path):
+    """results.csv: 3 UDSKD seeds x (r18, mbv2, ensemble), 2 KD seeds x 2
+    students, 1 KD-with-w run: 9 + 4 + 1 = 14 lines, each with its last
+    and best epoch."""
+    with open(tmp_path / 'out' / 'results.csv') as f:
+        lines = list(csv.DictReader(f))
+    assert len(lines) == 14
+    by_key = {(ln['row'], ln['student'], int(ln['seed'])): ln
+              for ln in lines}
+    # udskd r18 seed 2: 50, 42, 48 at epochs 5, 10, 15
+    assert by_key[('udskd', 'r18', 2)] == dict(
+        row='udskd', student='r18', seed='2', top1='48.00', top5='88.00',
+        last_epoch='15', best_top1='50.00', best_epoch='5')
+    assert by_key[('udskd', 'ensemble', 1)]['top1'] == '52.00'
+    assert by_key[('kd', 'mbv2', 1)]['top1'] == '41.00'
+    assert ('kd-conf', 'mbv2', 0) not in by_key
