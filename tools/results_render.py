@@ -1,5 +1,6 @@
 """Rendering of ``tools/summarize_results.py``: the report's row and
-student names, its Markdown tables and the per-epoch curves plot.
+student names, its Markdown tables, the per-epoch curves plot and the
+per-run CSV.
 
 Every function here takes :func:`summarize_results.collect`'s statistics
 and only formats them; nothing is computed from the run dirs.
@@ -11,7 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     'ROW_LABELS', 'SHORT_LABELS', 'STUDENTS', 'STUDENT_LABELS', 'ENSEMBLE',
-    'render_headline', 'render_markdown', 'save_curves', 'write_runs_csv'
+    'CSV_FIELDS', 'render_headline', 'render_markdown', 'save_curves',
+    'write_runs_csv'
 ]
 
 #: ablation rows in table order, with their labels
